@@ -1,0 +1,83 @@
+import type { JWTPayload } from 'jose';
+import type { AccessProviderConfig, BrokerSettings, KeyConfig } from '../config/types';
+import type { HttpClient } from '../http';
+
+/** Everything a provider may know about one key being minted for one verified caller. */
+export interface MintContext {
+  readonly keyName: string;
+  readonly key: KeyConfig;
+  /** Seconds, already resolved and checked against the provider's and key's bounds. */
+  readonly durationSeconds: number;
+  readonly subject: string;
+  readonly idp: string;
+  readonly claims: Readonly<JWTPayload>;
+  readonly requestId: string;
+  /** Aborted when the request's deadline passes or the client token expires. */
+  readonly signal: AbortSignal;
+  /** The broker's own token for the given audience (cached, single-flight). */
+  brokerToken(audience?: string): Promise<string>;
+}
+
+export interface MintedCredential {
+  /** Provider field name (e.g. `AccessKeyId`) → value. Keys' `outputs` pick from these. */
+  readonly fields: Readonly<Record<string, string>>;
+  readonly expiresAt: Date;
+  /** A non-secret id of the credential for audit (e.g. the AccessKeyId). */
+  readonly credentialId?: string;
+  /** The upstream's request id, for audit and support cases. */
+  readonly upstreamRequestId?: string;
+}
+
+export interface AccessProvider {
+  readonly name: string;
+  readonly type: string;
+  mint(context: MintContext): Promise<MintedCredential>;
+}
+
+export interface DurationBounds {
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+}
+
+export interface ProviderDependencies {
+  readonly settings: BrokerSettings;
+  readonly http: HttpClient;
+}
+
+/**
+ * What a provider folder exports. The registry is keyed by `type`, the config's
+ * `type:`; adding a provider changes no core code.
+ */
+export interface AccessProviderFactory<C extends AccessProviderConfig = AccessProviderConfig> {
+  readonly type: string;
+  /** JSON Schema for the provider's entry in `accessProviders` (name and type included). */
+  readonly providerSchema: object;
+  /** JSON Schema for a key using this provider (provider, duration, maxDuration and outputs included). */
+  readonly keySchema: object;
+  /** The fields `mint` returns, which a key's `outputs` may name. */
+  readonly outputFields: readonly string[];
+  /** Config fields whose values are secret: never logged, never echoed in errors. */
+  readonly secretFields: readonly string[];
+  durationBounds(provider: C, key: KeyConfig): DurationBounds;
+  /** Cross-field checks a schema cannot express, over the provider's entry and every key that uses it. */
+  check?(provider: C, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[];
+  create(provider: C, deps: ProviderDependencies): AccessProvider;
+}
+
+export interface ConfigProblem {
+  /** Path from the config root, e.g. ['clientIdentities', 0, 'keys', 'AWS', 'duration']. */
+  readonly path: (string | number)[];
+  readonly message: string;
+}
+
+export type ProviderRegistry = ReadonlyMap<string, AccessProviderFactory>;
+
+export function createProviderRegistry(factories: Iterable<AccessProviderFactory>): ProviderRegistry {
+  const registry = new Map<string, AccessProviderFactory>();
+  for (const factory of factories) {
+    if (registry.has(factory.type)) throw new Error(`two access providers claim the type '${factory.type}'`);
+    registry.set(factory.type, factory);
+  }
+  return registry;
+}

@@ -1,0 +1,78 @@
+/** The validated, interpolated shape of `config.yaml` (see config/broker-config.schema.json). */
+
+export interface BrokerSettings {
+  /** Local/test setting: plain http is allowed for loopback hosts only when this is true. */
+  allowHttpLoopback: boolean;
+  upstreamTimeoutMs: number;
+  clockSkewSeconds: number;
+  maxTokenBytes: number;
+  jwksCacheSeconds: number;
+  jwksRefetchCooldownSeconds: number;
+}
+
+export const DEFAULT_SETTINGS: BrokerSettings = {
+  allowHttpLoopback: false,
+  upstreamTimeoutMs: 10_000,
+  clockSkewSeconds: 30,
+  maxTokenBytes: 16_384,
+  jwksCacheSeconds: 600,
+  jwksRefetchCooldownSeconds: 30,
+};
+
+export interface BrokerIdpConfig {
+  name?: string;
+  issuer?: string;
+  audience?: string;
+  audienceParam?: 'audience' | 'resource';
+  clientId: string;
+  clientSecret?: string;
+  clientAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  tokenEndpoint: string;
+  scope?: string;
+}
+
+export interface ClientIdpConfig {
+  name: string;
+  issuer: string;
+  audience?: string | string[];
+  jwksUri?: string;
+  algorithms?: string[];
+  description?: string;
+}
+
+export interface AccessProviderConfig {
+  name: string;
+  type: string;
+  [field: string]: unknown;
+}
+
+export type OutputSpec = string | { value: string };
+
+export interface KeyConfig {
+  provider: string;
+  duration?: number;
+  maxDuration?: number;
+  outputs: Record<string, OutputSpec>;
+  [field: string]: unknown;
+}
+
+export type ClaimValue = string | number | boolean;
+
+export interface ClientIdentityConfig {
+  name?: string;
+  subject?: string;
+  subjectPattern?: string;
+  idp: string;
+  claims?: Record<string, ClaimValue | ClaimValue[]>;
+  claimPatterns?: Record<string, string | string[]>;
+  keys: Record<string, KeyConfig>;
+}
+
+export interface BrokerConfig {
+  settings: BrokerSettings;
+  brokerIdp?: BrokerIdpConfig;
+  clientIdps: ClientIdpConfig[];
+  accessProviders: AccessProviderConfig[];
+  clientIdentities: ClientIdentityConfig[];
+  default?: string;
+}

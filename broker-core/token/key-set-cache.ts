@@ -1,0 +1,193 @@
+import { importJWK, type CryptoKey, type JWK, type JWSHeaderParameters } from 'jose';
+import type { Clock } from '../clock';
+import { IdpUnavailable, TokenKeyNotFound } from '../errors';
+import { HttpError, type HttpClient } from '../http';
+
+export interface KeySetOptions {
+  readonly idpName: string;
+  readonly issuer: string;
+  /** When absent, the JWKS URL comes from the issuer's discovery document. */
+  readonly jwksUri?: string;
+  readonly http: HttpClient;
+  readonly clock: Clock;
+  readonly timeoutMs: number;
+  /** After this age the key set is refreshed before use. */
+  readonly cacheMs: number;
+  /** An unknown `kid` triggers at most one refetch per cooldown. */
+  readonly cooldownMs: number;
+  /** How long past `cacheMs` known keys keep working while the IdP cannot be reached. */
+  readonly staleMs: number;
+  /** Validates a discovered `jwks_uri` (https rule); returns a problem or undefined. */
+  readonly checkUrl: (url: string) => string | undefined;
+  readonly observer?: KeySetObserver;
+}
+
+export interface KeySetObserver {
+  fetched(idpName: string, outcome: 'ok' | 'error'): void;
+  cacheHit(idpName: string): void;
+}
+
+const MAX_JWKS_BYTES = 256 * 1024;
+const MIN_RSA_BITS = 2048;
+
+interface CachedKey {
+  readonly jwk: JWK;
+  readonly imported: Map<string, Promise<CryptoKey | Uint8Array>>;
+}
+
+/**
+ * One IdP's signing keys: fetched once, shared by every request, refreshed when old,
+ * refetched (rate-limited) for an unknown `kid`, and kept usable from cache while the
+ * IdP is down. Concurrent callers share one in-flight fetch.
+ */
+export class KeySetCache {
+  private keys: CachedKey[] = [];
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private attemptedAt = Number.NEGATIVE_INFINITY;
+  private inflight?: Promise<void>;
+  private jwksUri?: string;
+
+  constructor(private readonly options: KeySetOptions) {
+    this.jwksUri = options.jwksUri;
+  }
+
+  get loaded(): boolean {
+    return this.fetchedAt !== Number.NEGATIVE_INFINITY;
+  }
+
+  /** The verification key for a token header, fetching the key set when needed. */
+  async keyFor(header: JWSHeaderParameters): Promise<CryptoKey | Uint8Array> {
+    const now = this.options.clock();
+    if (!this.loaded) {
+      await this.refresh();
+    } else if (now - this.fetchedAt > this.options.cacheMs) {
+      await this.refresh().catch((err: unknown) => {
+        if (now - this.fetchedAt > this.options.cacheMs + this.options.staleMs) throw err;
+      });
+    } else {
+      this.options.observer?.cacheHit(this.options.idpName);
+    }
+    let key = this.find(header);
+    if (!key && this.options.clock() - this.attemptedAt >= this.options.cooldownMs) {
+      await this.refresh();
+      key = this.find(header);
+    }
+    if (!key) {
+      throw new TokenKeyNotFound('no signing key of the issuer matches the token', {
+        detail: `idp ${this.options.idpName}: no usable key for kid=${String(header.kid)} alg=${String(header.alg)}`,
+      });
+    }
+    return this.importKey(key, header.alg!);
+  }
+
+  /** Fetches the key set now (single-flight). Rejects with IdpUnavailable. */
+  refresh(): Promise<void> {
+    this.inflight ??= this.fetchKeys().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async fetchKeys(): Promise<void> {
+    this.attemptedAt = this.options.clock();
+    try {
+      const jwksUri = this.jwksUri ?? (await this.discoverJwksUri());
+      const body = await this.getJson(jwksUri, 'JWKS');
+      const keys = (body as { keys?: unknown }).keys;
+      if (!Array.isArray(keys)) throw this.unavailable('the JWKS has no "keys" array');
+      this.keys = keys.filter(isUsableSigningKey).map((jwk) => ({ jwk, imported: new Map() }));
+      this.fetchedAt = this.options.clock();
+      this.options.observer?.fetched(this.options.idpName, 'ok');
+    } catch (err) {
+      this.options.observer?.fetched(this.options.idpName, 'error');
+      throw err;
+    }
+  }
+
+  private async discoverJwksUri(): Promise<string> {
+    const url = `${this.options.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+    const doc = (await this.getJson(url, 'discovery document')) as { issuer?: unknown; jwks_uri?: unknown };
+    if (doc.issuer !== this.options.issuer) throw this.unavailable(`the discovery document names issuer ${JSON.stringify(doc.issuer)}`);
+    if (typeof doc.jwks_uri !== 'string') throw this.unavailable('the discovery document has no jwks_uri');
+    const problem = this.options.checkUrl(doc.jwks_uri);
+    if (problem) throw this.unavailable(`the discovered jwks_uri ${problem}`);
+    this.jwksUri = doc.jwks_uri;
+    return doc.jwks_uri;
+  }
+
+  private async getJson(url: string, what: string): Promise<unknown> {
+    let response;
+    try {
+      response = await this.options.http.request({
+        method: 'GET',
+        url,
+        headers: { accept: 'application/json' },
+        timeoutMs: this.options.timeoutMs,
+        maxBytes: MAX_JWKS_BYTES,
+      });
+    } catch (err) {
+      const failure = err instanceof HttpError ? err.failure : 'network';
+      throw this.unavailable(`fetching the ${what} failed (${failure})`, err);
+    }
+    if (response.status !== 200) throw this.unavailable(`the ${what} answered HTTP ${response.status}`);
+    try {
+      const body: unknown = JSON.parse(response.body);
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
+      return body;
+    } catch (err) {
+      throw this.unavailable(`the ${what} is not a JSON object`, err);
+    }
+  }
+
+  private unavailable(detail: string, cause?: unknown): IdpUnavailable {
+    return new IdpUnavailable('the token issuer\'s signing keys cannot be fetched right now', {
+      detail: `idp ${this.options.idpName}: ${detail}`,
+      cause,
+      retryAfterSeconds: 5,
+    });
+  }
+
+  private find(header: JWSHeaderParameters): CachedKey | undefined {
+    const alg = header.alg;
+    if (!alg) return undefined;
+    const candidates = this.keys.filter(
+      (k) => (header.kid === undefined || k.jwk.kid === header.kid) && (k.jwk.alg === undefined || k.jwk.alg === alg) && ktyFor(alg, k.jwk),
+    );
+    // Without a kid the choice must be unambiguous.
+    return candidates.length === 1 || (header.kid !== undefined && candidates.length > 0) ? candidates[0] : undefined;
+  }
+
+  private importKey(key: CachedKey, alg: string): Promise<CryptoKey | Uint8Array> {
+    let imported = key.imported.get(alg);
+    if (!imported) {
+      imported = importJWK(key.jwk, alg);
+      key.imported.set(alg, imported);
+    }
+    return imported;
+  }
+}
+
+function ktyFor(alg: string, jwk: JWK): boolean {
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return jwk.kty === 'RSA';
+  if (alg === 'ES256') return jwk.kty === 'EC' && jwk.crv === 'P-256';
+  if (alg === 'ES384') return jwk.kty === 'EC' && jwk.crv === 'P-384';
+  if (alg === 'ES512') return jwk.kty === 'EC' && jwk.crv === 'P-521';
+  if (alg === 'EdDSA' || alg === 'Ed25519') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
+  return false;
+}
+
+/** Only public keys fit for signature verification: no `oct`, no `use: enc`, RSA ≥ 2048 bits. */
+export function isUsableSigningKey(value: unknown): value is JWK {
+  if (value === null || typeof value !== 'object') return false;
+  const jwk = value as JWK;
+  if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') return false;
+  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
+  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes('verify')) return false;
+  if (jwk.d !== undefined) return false; // a private key published by mistake is not trusted either
+  if (jwk.kty === 'RSA') {
+    if (typeof jwk.n !== 'string') return false;
+    const bits = Math.floor((jwk.n.replace(/=+$/, '').length * 6) / 8) * 8;
+    if (bits < MIN_RSA_BITS) return false;
+  }
+  return true;
+}
