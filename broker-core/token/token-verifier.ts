@@ -3,8 +3,9 @@ import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type Prot
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
 import { checkServiceUrl } from '../config/urls';
+import type {
+  BrokerError} from '../errors';
 import {
-  BrokerError,
   IdpMismatch,
   TokenAlgNotAllowed,
   TokenAudienceMismatch,

@@ -1,0 +1,38 @@
+/** One event per request: allowed, denied or failed. Never a token, never a secret. */
+export interface AuditEvent {
+  readonly time: string;
+  readonly requestId: string;
+  readonly action: 'mint' | 'list-keys';
+  readonly outcome: 'allowed' | 'denied' | 'failed';
+  /** The error reason (snake case) when not allowed. */
+  readonly reason?: string;
+  readonly code?: string;
+  readonly idp?: string;
+  readonly subject?: string;
+  /** The identities that matched; `keys[].identity` names the one used per key. */
+  readonly identities?: readonly string[];
+  readonly keysRequested: readonly string[];
+  readonly keysGranted: readonly string[];
+  readonly issued: readonly AuditedCredential[];
+  /** Minted but not delivered (decision 3: another key failed). */
+  readonly undelivered: readonly AuditedCredential[];
+  readonly failures?: Readonly<Record<string, { reason: string; detail?: string }>>;
+  /** SHA-256 (hex) of the presented token. */
+  readonly tokenSha256?: string;
+  readonly client: { readonly address?: string; readonly userAgent?: string };
+  /** Operator-facing detail of a denial or failure; never sent to the caller. */
+  readonly detail?: string;
+  readonly durationMs: number;
+}
+
+export interface AuditedCredential {
+  readonly key: string;
+  readonly identity: string;
+  readonly provider: string;
+  readonly type: string;
+  readonly credentialId?: string;
+  readonly expiresAt: string;
+  readonly upstreamRequestId?: string;
+}
+
+export type AuditSink = (event: AuditEvent) => void;

@@ -1,0 +1,392 @@
+import type { JWTPayload } from 'jose';
+import type { AccessProvider, AccessProviderFactory, DurationBounds, MintContext, ProviderRegistry } from './access/access-provider';
+import type { AuditedCredential, AuditEvent, AuditSink } from './audit';
+import { BrokerTokenSource } from './broker-auth/broker-token-source';
+import type { Clock } from './clock';
+import type { AccessProviderConfig, BrokerConfig, KeyConfig } from './config/types';
+import {
+  BrokerAuthFailed,
+  BrokerError,
+  DurationInvalid,
+  IdentityNotMatched,
+  InternalError,
+  KeyNotPermitted,
+  MintFailed,
+  ProviderBadResponse,
+  RequestInvalid,
+} from './errors';
+import type { HttpClient } from './http';
+import { IdentityMatcher, type GrantedKey, type MatchResult } from './identity/identity-matcher';
+import type { KeySetObserver } from './token/key-set-cache';
+import { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
+
+export interface ClientInfo {
+  readonly address?: string;
+  readonly userAgent?: string;
+}
+
+export interface MintRequest {
+  readonly token: string | undefined;
+  /** Absent (with `all` unset) means every key the token may mint, as Voidkey does. */
+  readonly keys?: readonly string[];
+  readonly all?: boolean;
+  readonly duration?: number;
+  readonly idpName?: string;
+  readonly requestId: string;
+  readonly client: ClientInfo;
+}
+
+export interface MintedKey {
+  readonly credentials: Record<string, string>;
+  readonly expiresAt: string;
+  readonly metadata: {
+    readonly provider: string;
+    readonly type: string;
+    readonly identity: string;
+    readonly credentialId?: string;
+    /** Env var name → the provider field it carries (lets the CLI build credential_process output). */
+    readonly fields: Record<string, string>;
+  };
+}
+
+/** The flat map Voidkey's CLI parses: key name → credentials. */
+export type MintResponse = Record<string, MintedKey>;
+
+export interface KeyDescription {
+  readonly name: string;
+  readonly provider: string;
+  readonly type: string;
+  readonly identity: string;
+  readonly outputs: readonly string[];
+  readonly duration: DurationBounds;
+}
+
+export interface KeysResponse {
+  readonly idp: string;
+  readonly subject: string;
+  readonly identities: readonly string[];
+  readonly keys: readonly KeyDescription[];
+}
+
+export interface BrokerObserver extends KeySetObserver {
+  requestCompleted?(action: 'mint' | 'list-keys', outcome: AuditEvent['outcome'], reason: string, seconds: number): void;
+  providerCall?(provider: string, type: string, outcome: 'ok' | string, seconds: number): void;
+  brokerTokenRequested?(outcome: 'ok' | 'error'): void;
+}
+
+export interface BrokerDependencies {
+  readonly providers: ProviderRegistry;
+  readonly http: HttpClient;
+  readonly clock: Clock;
+  readonly audit: AuditSink;
+  readonly observer?: BrokerObserver;
+}
+
+interface ProviderEntry {
+  readonly config: AccessProviderConfig;
+  readonly factory: AccessProviderFactory;
+  readonly instance: AccessProvider;
+}
+
+interface Plan {
+  readonly granted: GrantedKey;
+  readonly provider: ProviderEntry;
+  readonly durationSeconds: number;
+}
+
+const DENIALS = new Set<string>([
+  'ERR_REQUEST_INVALID', 'ERR_DURATION_INVALID', 'ERR_IDP_MISMATCH', 'ERR_TOKEN_MISSING', 'ERR_TOKEN_MALFORMED',
+  'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_ISSUER_UNKNOWN', 'ERR_TOKEN_ALG_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND',
+  'ERR_TOKEN_SIGNATURE_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_AUDIENCE_MISMATCH',
+  'ERR_TOKEN_CLAIM_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID',
+]);
+
+/**
+ * The request path of DESIGN.md: verify, match, authorise every key, resolve
+ * durations, mint in parallel, deliver all or nothing, audit once.
+ */
+export class Broker {
+  readonly verifier: TokenVerifier;
+  readonly matcher: IdentityMatcher;
+  private readonly providers = new Map<string, ProviderEntry>();
+  private readonly brokerTokens?: BrokerTokenSource;
+
+  constructor(
+    readonly config: BrokerConfig,
+    private readonly deps: BrokerDependencies,
+  ) {
+    this.verifier = new TokenVerifier(config.clientIdps, config.settings, { http: deps.http, clock: deps.clock, observer: deps.observer });
+    this.matcher = new IdentityMatcher(config.clientIdentities);
+    for (const providerConfig of config.accessProviders) {
+      const factory = deps.providers.get(providerConfig.type);
+      if (!factory) throw new Error(`no access provider implements type '${providerConfig.type}'`);
+      const instance = factory.create(providerConfig, { settings: config.settings, http: deps.http });
+      this.providers.set(providerConfig.name, { config: providerConfig, factory, instance });
+    }
+    if (config.brokerIdp) {
+      this.brokerTokens = new BrokerTokenSource({
+        idp: config.brokerIdp,
+        http: deps.http,
+        clock: deps.clock,
+        timeoutMs: config.settings.upstreamTimeoutMs,
+        observer: { tokenRequested: (outcome) => deps.observer?.brokerTokenRequested?.(outcome) },
+      });
+    }
+  }
+
+  idpProviders(): Array<{ name: string; isDefault: boolean }> {
+    return this.config.clientIdps.map((idp) => ({ name: idp.name, isDefault: idp.name === this.config.default }));
+  }
+
+  async mint(request: MintRequest): Promise<MintResponse> {
+    const started = this.deps.clock();
+    const trail = new Trail(request, 'mint');
+    try {
+      const verified = await this.verifier.verify(request.token, request.idpName);
+      trail.verified(verified);
+      const match = this.authorise(verified);
+      trail.matched(match);
+      const plans = this.plan(match, request, trail);
+      const response = await this.mintAll(plans, verified, request, trail);
+      this.finish(trail, started, 'allowed');
+      return response;
+    } catch (err) {
+      const error = asBrokerError(err);
+      this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
+      throw error;
+    }
+  }
+
+  async listKeys(request: Omit<MintRequest, 'keys' | 'all' | 'duration'>): Promise<KeysResponse> {
+    const started = this.deps.clock();
+    const trail = new Trail(request, 'list-keys');
+    try {
+      const verified = await this.verifier.verify(request.token, request.idpName);
+      trail.verified(verified);
+      const match = this.matcher.match(verified.idp.name, verified.subject, verified.claims);
+      trail.matched(match);
+      const keys = [...match.keys.values()].map((granted) => {
+        const provider = this.providers.get(granted.key.provider)!;
+        return {
+          name: granted.name,
+          provider: provider.config.name,
+          type: provider.config.type,
+          identity: granted.identity.name,
+          outputs: Object.keys(granted.key.outputs),
+          duration: boundsFor(provider, granted.key),
+        };
+      });
+      this.finish(trail, started, 'allowed');
+      return { idp: verified.idp.name, subject: verified.subject, identities: match.identities.map((i) => i.name), keys };
+    } catch (err) {
+      const error = asBrokerError(err);
+      this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
+      throw error;
+    }
+  }
+
+  private authorise(verified: VerifiedToken): MatchResult {
+    const match = this.matcher.match(verified.idp.name, verified.subject, verified.claims);
+    if (match.identities.length === 0) {
+      throw new IdentityNotMatched('no configured identity matches this token', {
+        detail: `idp=${verified.idp.name} sub=${verified.subject}`,
+      });
+    }
+    return match;
+  }
+
+  /** Step 4: every requested key is authorised and its duration resolved before any call. */
+  private plan(match: MatchResult, request: MintRequest, trail: Trail): Plan[] {
+    if (request.all && request.keys !== undefined) throw new RequestInvalid("send either 'keys' or 'all', not both");
+    if (request.keys !== undefined && request.keys.length === 0 && !request.all) {
+      throw new RequestInvalid("'keys' is empty: name at least one key, or set 'all': true");
+    }
+    const names = request.keys === undefined ? [...match.keys.keys()] : [...new Set(request.keys)];
+    trail.requested(names);
+    const missing = names.filter((name) => !match.keys.has(name));
+    if (missing.length > 0) {
+      throw new KeyNotPermitted(`this token may not mint ${missing.map((name) => `'${name}'`).join(', ')}`, {
+        detail: `not granted to the matched identities: ${missing.join(', ')}`,
+      });
+    }
+    if (names.length === 0) throw new KeyNotPermitted('the matched identities grant no keys');
+    if (request.duration !== undefined && (!Number.isSafeInteger(request.duration) || request.duration <= 0)) {
+      throw new DurationInvalid("'duration' must be a positive whole number of seconds");
+    }
+    return names.map((name) => {
+      const granted = match.keys.get(name)!;
+      const provider = this.providers.get(granted.key.provider)!;
+      const bounds = boundsFor(provider, granted.key);
+      const durationSeconds = request.duration ?? bounds.default;
+      if (durationSeconds < bounds.min || durationSeconds > bounds.max) {
+        throw new DurationInvalid(`key '${name}' accepts a duration between ${bounds.min} and ${bounds.max} seconds`);
+      }
+      return { granted, provider, durationSeconds };
+    });
+  }
+
+  private async mintAll(plans: readonly Plan[], verified: VerifiedToken, request: MintRequest, trail: Trail): Promise<MintResponse> {
+    const signal = AbortSignal.timeout(this.config.settings.upstreamTimeoutMs * 3);
+    const settled = await Promise.allSettled(plans.map((plan) => this.mintOne(plan, verified, request, signal)));
+    const failures = new Map<string, BrokerError>();
+    const minted: Array<{ plan: Plan; key: MintedKey; audited: AuditedCredential }> = [];
+    settled.forEach((outcome, index) => {
+      const plan = plans[index]!;
+      if (outcome.status === 'fulfilled') minted.push({ plan, ...outcome.value });
+      else failures.set(plan.granted.name, asBrokerError(outcome.reason));
+    });
+    if (failures.size > 0) {
+      trail.undelivered.push(...minted.map((m) => m.audited));
+      trail.failures = failures;
+      throw new MintFailed(failures, failures.values().next().value!);
+    }
+    const response: MintResponse = {};
+    for (const { plan, key, audited } of minted) {
+      response[plan.granted.name] = key;
+      trail.issued.push(audited);
+    }
+    return response;
+  }
+
+  private async mintOne(plan: Plan, verified: VerifiedToken, request: MintRequest, signal: AbortSignal): Promise<{ key: MintedKey; audited: AuditedCredential }> {
+    const { granted, provider } = plan;
+    const context: MintContext = {
+      keyName: granted.name,
+      key: granted.key,
+      durationSeconds: plan.durationSeconds,
+      subject: verified.subject,
+      idp: verified.idp.name,
+      claims: verified.claims,
+      requestId: request.requestId,
+      signal,
+      brokerToken: (audience) => {
+        if (!this.brokerTokens) return Promise.reject(new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with'));
+        return this.brokerTokens.token(audience);
+      },
+    };
+    const started = this.deps.clock();
+    let credential;
+    try {
+      credential = await provider.instance.mint(context);
+      this.deps.observer?.providerCall?.(provider.config.name, provider.config.type, 'ok', (this.deps.clock() - started) / 1000);
+    } catch (err) {
+      const error = asBrokerError(err);
+      this.deps.observer?.providerCall?.(provider.config.name, provider.config.type, error.reason, (this.deps.clock() - started) / 1000);
+      throw error;
+    }
+    const credentials: Record<string, string> = {};
+    const fields: Record<string, string> = {};
+    for (const [envName, spec] of Object.entries(granted.key.outputs)) {
+      if (typeof spec === 'string') {
+        const value = Object.hasOwn(credential.fields, spec) ? credential.fields[spec] : undefined;
+        if (value === undefined) {
+          throw new ProviderBadResponse(`the provider's answer for key '${granted.name}' lacks a field the key outputs`, { detail: `missing field ${spec}` });
+        }
+        credentials[envName] = value;
+        fields[envName] = spec;
+      } else {
+        credentials[envName] = spec.value;
+      }
+    }
+    const expiresAt = credential.expiresAt.toISOString();
+    return {
+      key: {
+        credentials,
+        expiresAt,
+        metadata: {
+          provider: provider.config.name,
+          type: provider.config.type,
+          identity: granted.identity.name,
+          ...(credential.credentialId === undefined ? {} : { credentialId: credential.credentialId }),
+          fields,
+        },
+      },
+      audited: {
+        key: granted.name,
+        identity: granted.identity.name,
+        provider: provider.config.name,
+        type: provider.config.type,
+        credentialId: credential.credentialId,
+        expiresAt,
+        upstreamRequestId: credential.upstreamRequestId,
+      },
+    };
+  }
+
+  private finish(trail: Trail, started: number, outcome: AuditEvent['outcome'], error?: BrokerError): void {
+    const durationMs = this.deps.clock() - started;
+    this.deps.audit(trail.event(new Date(this.deps.clock()).toISOString(), outcome, durationMs, error));
+    this.deps.observer?.requestCompleted?.(trail.action, outcome, error?.reason ?? 'ok', durationMs / 1000);
+  }
+}
+
+function boundsFor(provider: ProviderEntry, key: KeyConfig): DurationBounds {
+  const bounds = provider.factory.durationBounds(provider.config, key);
+  const max = Math.min(bounds.max, key.maxDuration ?? bounds.max);
+  const fallback = typeof provider.config.defaultDuration === 'number' ? provider.config.defaultDuration : bounds.default;
+  return { min: bounds.min, max, default: Math.min(max, Math.max(bounds.min, key.duration ?? fallback)) };
+}
+
+function asBrokerError(err: unknown): BrokerError {
+  if (err instanceof BrokerError) return err;
+  return new InternalError('the broker failed unexpectedly', { cause: err, detail: err instanceof Error ? err.name : typeof err });
+}
+
+/** Collects what one request did, for its single audit event. */
+class Trail {
+  private idp?: string;
+  private subject?: string;
+  private identities?: string[];
+  private granted: string[] = [];
+  private keysRequested: readonly string[];
+  readonly issued: AuditedCredential[] = [];
+  readonly undelivered: AuditedCredential[] = [];
+  failures?: ReadonlyMap<string, BrokerError>;
+  private readonly tokenSha256?: string;
+
+  constructor(
+    private readonly request: Omit<MintRequest, 'all' | 'duration'> & { keys?: readonly string[] },
+    readonly action: AuditEvent['action'],
+  ) {
+    this.keysRequested = request.keys ?? [];
+    this.tokenSha256 = request.token ? tokenHash(request.token) : undefined;
+  }
+
+  verified(token: { idp: { name: string }; subject: string; claims: Readonly<JWTPayload> }): void {
+    this.idp = token.idp.name;
+    this.subject = token.subject;
+  }
+
+  matched(match: MatchResult): void {
+    this.identities = match.identities.map((identity) => identity.name);
+    this.granted = [...match.keys.keys()];
+  }
+
+  requested(names: readonly string[]): void {
+    this.keysRequested = names;
+  }
+
+  event(time: string, outcome: AuditEvent['outcome'], durationMs: number, error?: BrokerError): AuditEvent {
+    const failures = this.failures
+      ? Object.fromEntries([...this.failures].map(([key, err]) => [key, { reason: err.reason, ...(err.detail ? { detail: err.detail } : {}) }]))
+      : undefined;
+    return {
+      time,
+      requestId: this.request.requestId,
+      action: this.action,
+      outcome,
+      ...(error ? { reason: error.reason, code: error.code } : {}),
+      ...(this.idp ? { idp: this.idp, subject: this.subject } : {}),
+      ...(this.identities ? { identities: this.identities } : {}),
+      keysRequested: this.keysRequested,
+      keysGranted: outcome !== 'allowed' ? [] : this.action === 'list-keys' ? this.granted : this.issued.map((c) => c.key),
+      issued: this.issued,
+      undelivered: this.undelivered,
+      ...(failures ? { failures } : {}),
+      ...(this.tokenSha256 ? { tokenSha256: this.tokenSha256 } : {}),
+      client: this.request.client,
+      ...(error?.detail ? { detail: error.detail } : {}),
+      durationMs,
+    };
+  }
+}

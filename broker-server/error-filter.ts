@@ -1,0 +1,74 @@
+import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { InternalError, isBrokerError } from '../broker-core';
+import { errorBody, statusOf } from './http-status';
+import type { Logger } from './logger';
+
+/** Routes and the methods they answer, for 405 with `Allow`. */
+const ROUTES: Readonly<Record<string, string>> = {
+  '/credentials/mint': 'POST',
+  '/credentials/keys': 'GET',
+  '/credentials/idp-providers': 'GET',
+  '/health': 'GET',
+  '/healthz': 'GET',
+  '/readyz': 'GET',
+  '/metrics': 'GET',
+};
+
+const FRAMEWORK_ERRORS: Readonly<Record<number, { error: string; code: string; message: string }>> = {
+  400: { error: 'request_invalid', code: 'ERR_REQUEST_INVALID', message: 'the request body is not valid JSON' },
+  404: { error: 'not_found', code: 'ERR_NOT_FOUND', message: 'no such route' },
+  405: { error: 'method_not_allowed', code: 'ERR_METHOD_NOT_ALLOWED', message: 'this route does not answer that method' },
+  413: { error: 'payload_too_large', code: 'ERR_PAYLOAD_TOO_LARGE', message: 'the request body is larger than 64 KiB' },
+  415: { error: 'unsupported_media_type', code: 'ERR_UNSUPPORTED_MEDIA_TYPE', message: 'send the request body as application/json' },
+};
+
+/**
+ * Every error leaves as `{error, code, message, requestId}` with a status from DESIGN.md.
+ * Bad input is never a 500, and no stack, token or upstream body is ever sent.
+ */
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, logger: Logger): void {
+  const requestId = request.id;
+  if (isBrokerError(error)) {
+    const status = statusOf(error);
+    if (status === 401) reply.header('www-authenticate', `Bearer error="invalid_token"`);
+    if (error.retryAfterSeconds !== undefined && status === 503) reply.header('retry-after', String(error.retryAfterSeconds));
+    if (status >= 500 && error.code === 'ERR_INTERNAL') logger.error({ requestId, err: error.cause }, 'internal error');
+    reply.status(status).send(errorBody(error, requestId));
+    return;
+  }
+  let status = statusFromFramework(error);
+  const path = request.url.split('?')[0]!;
+  if (status === 404 && Object.hasOwn(ROUTES, path)) {
+    status = 405;
+    reply.header('allow', ROUTES[path]!);
+  }
+  const known = FRAMEWORK_ERRORS[status];
+  if (known) {
+    reply.status(status).send({ ...known, requestId });
+    return;
+  }
+  if (status >= 400 && status < 500) {
+    reply.status(400).send({ ...FRAMEWORK_ERRORS[400]!, message: 'the request is malformed', requestId });
+    return;
+  }
+  logger.error({ requestId, errName: (error as Error)?.name, errCode: (error as { code?: string })?.code }, 'unexpected error');
+  const internal = new InternalError('the broker failed unexpectedly');
+  reply.status(500).send(errorBody(internal, requestId));
+}
+
+function statusFromFramework(error: unknown): number {
+  if (error instanceof HttpException) return error.getStatus();
+  const statusCode = (error as { statusCode?: unknown })?.statusCode;
+  return typeof statusCode === 'number' ? statusCode : 500;
+}
+
+@Catch()
+export class BrokerErrorFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    sendError(exception, http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>(), this.logger);
+  }
+}

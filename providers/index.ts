@@ -1,0 +1,8 @@
+import { createProviderRegistry, type ProviderRegistry } from '../broker-core';
+import { awsStsProvider } from './aws-sts';
+import { minioStsProvider } from './minio-sts';
+
+/** Every provider this build ships, keyed by the config's `type:`. */
+export function builtInProviders(): ProviderRegistry {
+  return createProviderRegistry([awsStsProvider, minioStsProvider]);
+}
