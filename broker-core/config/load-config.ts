@@ -46,7 +46,7 @@ export function loadConfig(text: string, options: LoadConfigOptions): LoadedConf
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((err) => {
-        const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+        const pos = err.linePos?.[0] ?? lineCounter.linePos(err.pos[0]);
         return { file: options.fileName, line: pos.line, column: pos.col, path: '', message: err.message.split('\n')[0] };
       }),
     );

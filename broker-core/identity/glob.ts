@@ -15,7 +15,7 @@ export function compileGlob(pattern: string): RegExp {
         source += '[^:]*';
       }
     } else {
-      source += char.replace(/[\\^$.|?+()[\]{}/-]/g, '\\$&');
+      source += char.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
     }
   }
   return new RegExp(`^${source}$`, 'u');
