@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# The Voidkey broker server: multi-stage, Node 24 slim, non-root.
+#   docker build -t voidkey-broker .
+#   docker run -p 3000:3000 -v $PWD/config.yaml:/etc/voidkey/config.yaml:ro \
+#     -e BROKER_CLIENT_SECRET voidkey-broker
+
+FROM node:24-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Scripts are skipped here (prepare would build before the sources are copied).
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY broker-core ./broker-core
+COPY broker-server ./broker-server
+COPY providers ./providers
+COPY config ./config
+COPY scripts ./scripts
+COPY test/support ./test/support
+COPY cli ./cli
+RUN npx tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-slim
+ENV NODE_ENV=production \
+    VOIDKEY_CONFIG=/etc/voidkey/config.yaml \
+    PORT=3000
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/broker-core ./dist/broker-core
+COPY --from=build /src/dist/broker-server ./dist/broker-server
+COPY --from=build /src/dist/providers ./dist/providers
+COPY --from=build /src/dist/config ./dist/config
+COPY sample-config.yaml /etc/voidkey/config.example.yaml
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/broker-server/main.js"]

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The repository root, from src (test/support) or from dist (dist/test/support). */
+export const REPO_ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'test')}`) ? '../../..' : '../..');
+export const SERVER_ENTRY = join(REPO_ROOT, 'dist/broker-server/main.js');
+export const CLI_ENTRY = join(REPO_ROOT, 'dist/cli/voidkey.cjs');
+
+export interface BrokerProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly configPath: string;
+  readonly child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** The JSON log lines printed so far. */
+  logLines(): Array<Record<string, unknown>>;
+  /** The audit events printed so far. */
+  auditEvents(): Array<Record<string, unknown>>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartBrokerOptions {
+  /** The config file's text; written to a temporary file. */
+  readonly config: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly args?: readonly string[];
+  readonly startTimeoutMs?: number;
+}
+
+/** Starts the real server (`node dist/broker-server/main.js`) on an ephemeral loopback port. */
+export async function startBrokerProcess(options: StartBrokerOptions): Promise<BrokerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'voidkey-broker-'));
+  const configPath = join(dir, 'config.yaml');
+  writeFileSync(configPath, options.config);
+  const child = spawn(process.execPath, [SERVER_ENTRY, '--config', configPath, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])], {
+    env: { PATH: process.env.PATH ?? '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+
+  const logLines = () =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  const port = await new Promise<number>((done, fail) => {
+    const deadline = setTimeout(() => fail(new Error(`broker did not start within ${options.startTimeoutMs ?? 15_000} ms:\n${output}`)), options.startTimeoutMs ?? 15_000);
+    const poll = setInterval(() => {
+      const listening = logLines().find((line) => line.msg === 'voidkey broker listening');
+      if (listening) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        done(listening.port as number);
+      }
+    }, 20);
+    void exited.then((code) => {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      fail(new Error(`broker exited with code ${code} before listening:\n${output}`));
+    });
+  });
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    configPath,
+    child,
+    output: () => output,
+    logLines,
+    auditEvents: () => logLines().filter((line) => line.msg === 'audit').map((line) => line.audit as Record<string, unknown>),
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the real bundled CLI (`node dist/cli/voidkey.cjs`). */
+export function runCli(args: readonly string[], options: { env?: Readonly<Record<string, string>>; input?: string; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
+      cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', fail);
+    child.on('exit', (code) => done({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
