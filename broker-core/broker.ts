@@ -238,7 +238,9 @@ export class Broker {
     if (failures.size > 0) {
       trail.undelivered.push(...minted.map((m) => m.audited));
       trail.failures = failures;
-      throw new MintFailed(failures, failures.values().next().value!);
+      const primary = failures.values().next().value!;
+      // One key requested: its own error says it best. Several: each key's reason (decision 3).
+      throw plans.length === 1 ? primary : new MintFailed(failures, primary);
     }
     const response: MintResponse = {};
     for (const { plan, key, audited } of minted) {

@@ -100,6 +100,7 @@ export class MintFailed extends BrokerError {
   ) {
     super(`${failures.size} of the requested keys could not be minted; no credentials were issued`, {
       detail: [...failures].map(([key, err]) => `${key}: ${err.code}${err.detail ? ` (${err.detail})` : ''}`).join('; '),
+      retryAfterSeconds: primary.retryAfterSeconds,
     });
   }
 }
