@@ -36,7 +36,12 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     issuers.set(idp.issuer, idp.name);
     url(idp.issuer, ['clientIdps', index, 'issuer']);
     url(idp.jwksUri, ['clientIdps', index, 'jwksUri']);
-    if (idp.audience === undefined) errors.push({ path: ['clientIdps', index], message: "missing required field 'audience': tokens minted for another service must not be accepted" });
+    if (idp.allowAnyAudience === true) {
+      if (idp.audience !== undefined) errors.push({ path: ['clientIdps', index, 'allowAnyAudience'], message: "set either 'audience' or 'allowAnyAudience', not both" });
+      else warnings.push({ path: ['clientIdps', index, 'allowAnyAudience'], message: 'accepts tokens minted for ANY audience: a token this IdP issued to another service can mint credentials here' });
+    } else if (idp.audience === undefined) {
+      errors.push({ path: ['clientIdps', index], message: "missing required field 'audience': tokens minted for another service must not be accepted" });
+    }
   });
   if (config.default !== undefined && !idpNames.has(config.default)) {
     errors.push({ path: ['default'], message: `names no configured IdP ('${config.default}')` });

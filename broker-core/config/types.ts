@@ -37,6 +37,12 @@ export interface ClientIdpConfig {
   audience?: string | string[];
   jwksUri?: string;
   algorithms?: string[];
+  /** exp − iat may not exceed this (default 24 h): a long-lived token is a stolen token's best friend. */
+  maxTokenLifetimeSeconds?: number;
+  /** Accept any `aud`. Only for IdPs that mint tokens for this broker alone; start-up warns. */
+  allowAnyAudience?: boolean;
+  /** How long known keys keep verifying while the JWKS endpoint fails (default 24 h). */
+  staleKeysSeconds?: number;
   description?: string;
 }
 

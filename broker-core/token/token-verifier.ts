@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { base64url, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
 import { checkServiceUrl } from '../config/urls';
@@ -19,6 +19,7 @@ import {
   TokenTooLarge,
 } from '../errors';
 import type { HttpClient } from '../http';
+import { hasDuplicateMembers } from './json-duplicates';
 import { KeySetCache, type KeySetObserver } from './key-set-cache';
 
 export interface VerifiedToken {
@@ -37,6 +38,7 @@ export interface TokenVerifierDependencies {
 
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const;
 const MAX_SUBJECT_LENGTH = 255;
+const DEFAULT_MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /** SHA-256 of a token, hex: what logs and audit events may carry instead of the token. */
 export function tokenHash(token: string): string {
@@ -65,7 +67,7 @@ export class TokenVerifier {
         timeoutMs: settings.upstreamTimeoutMs,
         cacheMs: settings.jwksCacheSeconds * 1000,
         cooldownMs: settings.jwksRefetchCooldownSeconds * 1000,
-        staleMs: 24 * 3600 * 1000,
+        staleMs: (idp.staleKeysSeconds ?? 24 * 3600) * 1000,
         checkUrl: (url) => checkServiceUrl(url, settings.allowHttpLoopback),
         observer: deps.observer,
       });
@@ -101,7 +103,7 @@ export class TokenVerifier {
     try {
       ({ payload } = await jwtVerify(token, key, {
         issuer: entry.idp.issuer,
-        audience: entry.idp.audience,
+        audience: entry.idp.allowAnyAudience ? undefined : entry.idp.audience,
         algorithms,
         clockTolerance: this.settings.clockSkewSeconds,
         requiredClaims: ['exp', 'sub'],
@@ -112,6 +114,14 @@ export class TokenVerifier {
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > MAX_SUBJECT_LENGTH) {
       throw new TokenClaimInvalid(`the token's subject must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+    }
+    const now = this.deps.clock() / 1000;
+    const skew = this.settings.clockSkewSeconds;
+    if (payload.iat !== undefined && payload.iat > now + skew) throw new TokenNotYetValid('the token claims to be issued in the future');
+    const maxLifetime = entry.idp.maxTokenLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
+    const lifetime = payload.exp! - (payload.iat ?? now);
+    if (lifetime > maxLifetime + skew) {
+      throw new TokenClaimInvalid(`the token lives longer than IdP '${entry.idp.name}' allows (${maxLifetime} s)`, { detail: `lifetime=${Math.round(lifetime)}s` });
     }
     return { idp: entry.idp, subject: payload.sub, claims: payload, expiresAt: payload.exp! * 1000 };
   }
@@ -128,6 +138,8 @@ function readHeader(token: string): ProtectedHeaderParameters {
     throw new TokenMalformed('the token header is not valid base64url JSON', { cause: err });
   }
   if (typeof header.alg !== 'string') throw new TokenMalformed('the token header has no algorithm');
+  if (header.crit !== undefined) throw new TokenMalformed('the token names critical header extensions this broker does not understand');
+  if (hasDuplicateMembers(decodeSegment(parts[0]!))) throw new TokenMalformed('the token header has duplicate member names');
   if (header.alg === 'none' || header.alg.startsWith('HS')) {
     throw new TokenAlgNotAllowed(`tokens signed with ${header.alg} are never accepted`);
   }
@@ -138,11 +150,18 @@ function readHeader(token: string): ProtectedHeaderParameters {
 }
 
 function readPayload(token: string): JWTPayload {
+  let payload: JWTPayload;
   try {
-    return decodeJwt(token);
+    payload = decodeJwt(token);
   } catch (err) {
     throw new TokenMalformed('the token payload is not a valid JWT claims set', { cause: err });
   }
+  if (hasDuplicateMembers(decodeSegment(token.split('.')[1]!))) throw new TokenMalformed('the token payload has duplicate claim names');
+  return payload;
+}
+
+function decodeSegment(segment: string): string {
+  return new TextDecoder().decode(base64url.decode(segment));
 }
 
 function translateJoseError(err: unknown): BrokerError {
