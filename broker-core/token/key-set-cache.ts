@@ -61,9 +61,14 @@ export class KeySetCache {
     if (!this.loaded) {
       await this.refresh();
     } else if (now - this.fetchedAt > this.options.cacheMs) {
-      await this.refresh().catch((err: unknown) => {
-        if (now - this.fetchedAt > this.options.cacheMs + this.options.staleMs) throw err;
-      });
+      const stale = now - this.fetchedAt > this.options.cacheMs + this.options.staleMs;
+      // While the IdP fails, known keys keep working and a new attempt waits for the cooldown:
+      // requests are not made to wait on an endpoint that just failed.
+      if (stale || now - this.attemptedAt >= this.options.cooldownMs) {
+        await this.refresh().catch((err: unknown) => {
+          if (stale) throw err;
+        });
+      }
     } else {
       this.options.observer?.cacheHit(this.options.idpName);
     }
