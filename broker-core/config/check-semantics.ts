@@ -89,9 +89,60 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     }
   });
 
+  warnings.push(...lint(config));
+
   config.accessProviders.forEach((provider, index) => {
     const factory = providers.get(provider.type);
     if (factory?.check) errors.push(...factory.check(provider, ['accessProviders', index], keysByProvider.get(provider.name) ?? []));
   });
   return { errors, warnings };
+}
+
+const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
+/** Audiences that name another relying party: a token minted for it must not open this broker. */
+const FOREIGN_AUDIENCES: ReadonlyArray<[RegExp, string]> = [
+  [/^sts\.amazonaws\.com$/, 'AWS STS'],
+  [/^api:\/\/AzureADTokenExchange$/, 'Azure federated credentials'],
+  [/^\/\/iam\.googleapis\.com\//, 'GCP workload identity federation'],
+  [/^https:\/\/iam\.googleapis\.com\//, 'GCP workload identity federation'],
+];
+
+/** An org-wide pattern is fine when a reusable workflow (or one repository) is pinned. */
+function pinsWorkflow(claims: Readonly<Record<string, unknown>> | undefined): boolean {
+  return claims !== undefined && ['job_workflow_ref', 'repository_id', 'project_id', 'ci_config_ref_uri'].some((name) => Object.hasOwn(claims, name));
+}
+
+/** Risky but valid settings: reported as warnings at load and by `voidkey config validate`. */
+export function lint(config: BrokerConfig): ConfigProblem[] {
+  const warnings: ConfigProblem[] = [];
+  const idps = new Map(config.clientIdps.map((idp) => [idp.name, idp]));
+  config.clientIdps.forEach((idp, index) => {
+    const audiences = idp.audience === undefined ? [] : Array.isArray(idp.audience) ? idp.audience : [idp.audience];
+    for (const audience of audiences) {
+      const foreign = FOREIGN_AUDIENCES.find(([pattern]) => pattern.test(audience));
+      if (foreign) warnings.push({ path: ['clientIdps', index, 'audience'], message: `'${audience}' is the audience of ${foreign[1]}: use one that names this broker, so tokens minted for others cannot be replayed here` });
+    }
+    if (idp.issuer.startsWith('http:')) warnings.push({ path: ['clientIdps', index, 'issuer'], message: 'plain http issuer: acceptable for a local setup only' });
+  });
+  config.clientIdentities.forEach((identity, index) => {
+    const at = ['clientIdentities', index];
+    const pattern = identity.subjectPattern;
+    if (pattern !== undefined) {
+      if (/^[*:]*$/.test(pattern)) {
+        warnings.push({ path: [...at, 'subjectPattern'], message: `'${pattern}' matches every subject of the IdP` });
+      } else if (pattern.includes('**')) {
+        warnings.push({ path: [...at, 'subjectPattern'], message: `'**' crosses ':' boundaries: '${pattern}' may match every repository, branch, environment and pull request under its prefix` });
+      } else if ((/^repo:[^/:]+\/\*(:|$)/.test(pattern) || /^project_path:[^:]+\/\*(:|$)/.test(pattern)) && !pinsWorkflow(identity.claims)) {
+        warnings.push({ path: [...at, 'subjectPattern'], message: `'${pattern}' matches every repository of the organisation` });
+      }
+    }
+    const idp = idps.get(identity.idp);
+    if (idp?.issuer.startsWith(GITHUB_ISSUER)) {
+      const claims = identity.claims ?? {};
+      if (!Object.hasOwn(claims, 'repository_id') && !Object.hasOwn(claims, 'repository_owner_id')) {
+        warnings.push({ path: at, message: 'GitHub identity pins neither repository_id nor repository_owner_id: a deleted repository or organisation name can be registered again by someone else' });
+      }
+    }
+  });
+  return warnings;
 }
