@@ -152,7 +152,8 @@ export class Broker {
       return response;
     } catch (err) {
       const error = asBrokerError(err);
-      this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
+      // A failed-closed audit write already decided the answer: credentials stay undelivered.
+      if (error.code !== 'ERR_AUDIT_UNAVAILABLE') this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
       throw error;
     }
   }

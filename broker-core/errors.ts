@@ -33,6 +33,9 @@ export const REASONS = {
   ERR_PROVIDER_UNAVAILABLE: 'provider_unavailable',
   ERR_PROVIDER_TIMEOUT: 'provider_timeout',
   ERR_MINT_FAILED: 'mint_failed',
+  ERR_AUDIT_UNAVAILABLE: 'audit_unavailable',
+  ERR_RATE_LIMITED: 'rate_limited',
+  ERR_SHUTTING_DOWN: 'shutting_down',
   ERR_INTERNAL: 'internal_error',
 } as const;
 
@@ -88,6 +91,9 @@ export class ProviderRejected extends BrokerError { readonly code = 'ERR_PROVIDE
 export class ProviderBadResponse extends BrokerError { readonly code = 'ERR_PROVIDER_BAD_RESPONSE'; }
 export class ProviderUnavailable extends BrokerError { readonly code = 'ERR_PROVIDER_UNAVAILABLE'; }
 export class ProviderTimeout extends BrokerError { readonly code = 'ERR_PROVIDER_TIMEOUT'; }
+export class AuditUnavailable extends BrokerError { readonly code = 'ERR_AUDIT_UNAVAILABLE'; }
+export class RateLimited extends BrokerError { readonly code = 'ERR_RATE_LIMITED'; }
+export class ShuttingDown extends BrokerError { readonly code = 'ERR_SHUTTING_DOWN'; }
 export class InternalError extends BrokerError { readonly code = 'ERR_INTERNAL'; }
 
 /** Decision 3: one key failed, so the request delivers nothing; each key's outcome is named. */

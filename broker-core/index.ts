@@ -12,3 +12,4 @@ export * from './http';
 export * from './identity/glob';
 export * from './identity/identity-matcher';
 export { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
+export * from './audit-chain';

@@ -3,8 +3,10 @@ import type { IncomingMessage } from 'node:http';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { RequestInvalid } from '../broker-core';
+import { hasDuplicateMembers } from '../broker-core/token/json-duplicates';
 import { CredentialsController } from './credentials.controller';
-import { BrokerErrorFilter } from './error-filter';
+import { BrokerErrorFilter, reasonOf } from './error-filter';
 import { HealthController } from './health.controller';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 
@@ -27,27 +29,62 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     logger: false,
-    trustProxy: false,
+    trustProxy: runtime.server.trustProxy ?? false,
     genReqId: (req: IncomingMessage) => {
       const sent = req.headers['x-request-id'];
       return typeof sent === 'string' && SANE_REQUEST_ID.test(sent) ? sent : randomUUID();
     },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false, bodyParser: false });
   app.useGlobalFilters(new BrokerErrorFilter(runtime.logger));
   const fastify = app.getHttpAdapter().getInstance();
+
+  // JSON only, parsed strictly: duplicate member names are ambiguous, so refused.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      done(new RequestInvalid('the request body is not valid JSON'), undefined);
+      return;
+    }
+    if (hasDuplicateMembers(text)) {
+      done(new RequestInvalid('the request body has duplicate member names'), undefined);
+      return;
+    }
+    done(null, parsed);
+  });
+
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
+    const origin = request.headers.origin;
+    const cors = runtime.server.cors;
+    if (cors && typeof origin === 'string' && cors.origins.includes(origin)) {
+      reply.header('access-control-allow-origin', origin);
+      reply.header('vary', 'Origin');
+      if (request.method === 'OPTIONS') {
+        reply.header('access-control-allow-methods', 'GET, POST');
+        reply.header('access-control-allow-headers', 'authorization, content-type, x-request-id');
+        reply.header('access-control-max-age', '600');
+        return reply.status(204).send();
+      }
+    }
   });
   fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    runtime.metrics.httpRequest(route, reply.statusCode, reasonOf(request));
     runtime.logger.info(
-      { requestId: request.id, method: request.method, route: request.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      { requestId: request.id, method: request.method, route: route ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );
   });
-  // Only JSON bodies: text/plain would otherwise reach the schema as a string.
-  fastify.removeContentTypeParser('text/plain');
   await app.init();
   return app;
 }

@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { RequestInvalid, type ClientInfo, type KeysResponse, type MintResponse } from '../broker-core';
+import { RequestInvalid, ShuttingDown, type ClientInfo, type KeysResponse, type MintResponse } from '../broker-core';
 import { parseMintBody } from './request-schema';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 
@@ -13,7 +13,7 @@ export class CredentialsController {
   @Post('mint')
   @HttpCode(200)
   async mint(@Req() request: FastifyRequest): Promise<MintResponse> {
-    refuseTokenInQuery(request);
+    this.admit(request);
     const body = parseMintBody(request.body);
     const bearer = bearerToken(request);
     if (bearer !== undefined && body.oidcToken !== undefined) {
@@ -32,10 +32,17 @@ export class CredentialsController {
 
   @Get('keys')
   async keys(@Req() request: FastifyRequest): Promise<KeysResponse> {
-    refuseTokenInQuery(request);
+    this.admit(request);
     const query = request.query as Record<string, unknown>;
     const idpName = typeof query.idpName === 'string' ? query.idpName : undefined;
     return this.runtime.broker.listKeys({ token: bearerToken(request), idpName, requestId: request.id, client: clientOf(request) });
+  }
+
+  /** Shutdown, rate limit and the query-string rule, before any work. */
+  private admit(request: FastifyRequest): void {
+    if (!this.runtime.accepting) throw new ShuttingDown('the broker is shutting down; retry on another instance', { retryAfterSeconds: 1 });
+    this.runtime.rateLimiter?.take(request.ip);
+    refuseTokenInQuery(request);
   }
 
   @Get('idp-providers')

@@ -23,6 +23,13 @@ const FRAMEWORK_ERRORS: Readonly<Record<number, { error: string; code: string; m
   415: { error: 'unsupported_media_type', code: 'ERR_UNSUPPORTED_MEDIA_TYPE', message: 'send the request body as application/json' },
 };
 
+const reasons = new WeakMap<FastifyRequest, string>();
+
+/** The error reason a request was answered with (for metrics labels: a bounded set). */
+export function reasonOf(request: FastifyRequest): string | undefined {
+  return reasons.get(request);
+}
+
 /**
  * Every error leaves as `{error, code, message, requestId}` with a status from DESIGN.md.
  * Bad input is never a 500, and no stack, token or upstream body is ever sent.
@@ -32,8 +39,9 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   if (isBrokerError(error)) {
     const status = statusOf(error);
     if (status === 401) reply.header('www-authenticate', `Bearer error="invalid_token"`);
-    if (error.retryAfterSeconds !== undefined && status === 503) reply.header('retry-after', String(error.retryAfterSeconds));
-    if (status >= 500 && error.code === 'ERR_INTERNAL') logger.error({ requestId, err: error.cause }, 'internal error');
+    if (error.retryAfterSeconds !== undefined && (status === 503 || status === 429)) reply.header('retry-after', String(error.retryAfterSeconds));
+    if (status >= 500 && error.code === 'ERR_INTERNAL') logger.error({ requestId, errName: (error.cause as Error)?.name, detail: error.detail }, 'internal error');
+    reasons.set(request, error.reason);
     reply.status(status).send(errorBody(error, requestId));
     return;
   }
@@ -45,6 +53,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   const known = FRAMEWORK_ERRORS[status];
   if (known) {
+    reasons.set(request, known.error);
     reply.status(status).send({ ...known, requestId });
     return;
   }

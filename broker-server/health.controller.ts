@@ -1,4 +1,5 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 
 @Controller()
@@ -15,5 +16,32 @@ export class HealthController {
   @Get('healthz')
   healthz(): { status: 'ok' } {
     return { status: 'ok' };
+  }
+
+  /** Ready: a config is loaded and every IdP's signing keys are cached or fetchable now. */
+  @Get('readyz')
+  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: string; idps: Record<string, string> }> {
+    const idps: Record<string, string> = {};
+    await Promise.all(
+      [...this.runtime.broker.verifier.keySets()].map(async ([name, keys]) => {
+        if (keys.loaded) {
+          idps[name] = 'ok';
+          return;
+        }
+        idps[name] = await keys.refresh().then(
+          () => 'ok',
+          () => 'unavailable',
+        );
+      }),
+    );
+    const ready = this.runtime.accepting && Object.values(idps).every((state) => state === 'ok');
+    reply.status(ready ? 200 : 503);
+    return { status: ready ? 'ready' : this.runtime.accepting ? 'not_ready' : 'shutting_down', idps };
+  }
+
+  @Get('metrics')
+  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+  metrics(): Promise<string> {
+    return this.runtime.metrics.registry.metrics();
   }
 }

@@ -1,97 +1,80 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Broker, ConfigError, formatIssue, systemClock } from '../broker-core';
-import { builtInProviders } from '../providers';
-import { loadConfigFile } from './config-file';
+import { ConfigError, formatIssue } from '../broker-core';
+import { createRuntime, fileSource, type Runtime } from './bootstrap';
 import { createApp } from './create-app';
 import { createLogger } from './logger';
-import { NodeHttpClient } from './node-http-client';
-import type { BrokerRuntime } from './runtime';
 
-const USAGE = `usage: voidkey-broker --config FILE [--port N] [--host ADDR]
+const USAGE = `usage: node dist/broker-server/main.js --config FILE [--port N] [--host ADDR]
 
   --config FILE   config.yaml to serve (or VOIDKEY_CONFIG)
-  --port N        port to listen on (or PORT; default 3000)
+  --port N        port to listen on (or PORT; default 3000; 0 picks a free port)
   --host ADDR     address to bind (or HOST; default 0.0.0.0)
   --log-level L   fatal|error|warn|info|debug (or LOG_LEVEL; default info)
+
+Signals: SIGHUP reloads the config (an invalid file keeps the running one);
+SIGTERM/SIGINT stop accepting, finish in-flight requests and exit.
 `;
 
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(`${__dirname}/../../package.json`, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
+function fail(message: string): number {
+  process.stderr.write(`voidkey-broker: ${message}\n`);
+  return 2;
 }
 
 async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      options: {
-        config: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean' },
-      },
+      options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, 'log-level': { type: 'string' }, help: { type: 'boolean' } },
       strict: true,
     }).values;
   } catch (err) {
-    process.stderr.write(`voidkey-broker: ${(err as Error).message}\n${USAGE}`);
-    return 2;
+    return fail(`${(err as Error).message}\n${USAGE}`);
   }
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
   }
   const configPath = args.config ?? process.env.VOIDKEY_CONFIG;
-  if (!configPath) {
-    process.stderr.write(`voidkey-broker: no config: pass --config FILE or set VOIDKEY_CONFIG\n${USAGE}`);
-    return 2;
-  }
+  if (!configPath) return fail(`no config: pass --config FILE or set VOIDKEY_CONFIG\n${USAGE}`);
   const portText = args.port ?? process.env.PORT ?? '3000';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65_535) {
-    process.stderr.write(`voidkey-broker: --port must be a number from 0 to 65535, not '${portText}'\n`);
-    return 2;
-  }
-  const logger = createLogger({ level: args['log-level'] ?? process.env.LOG_LEVEL });
-  const providers = builtInProviders();
-  let loaded;
-  try {
-    loaded = loadConfigFile(configPath, providers);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`voidkey-broker: ${configPath} is not a valid config:\n${err.issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}\n`);
-      return 2;
-    }
-    process.stderr.write(`voidkey-broker: cannot read ${configPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
-    return 2;
-  }
-  for (const warning of loaded.warnings) logger.warn({ config: formatIssue(warning) }, 'config warning');
+  if (!/^\d+$/.test(portText) || port > 65_535) return fail(`--port must be a number from 0 to 65535, not '${portText}'`);
+  const logLevel = args['log-level'] ?? process.env.LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) return fail(`unknown log level '${logLevel}'`);
 
-  const http = new NodeHttpClient();
-  const audit = (event: unknown) => logger.info({ audit: event }, 'audit');
-  const runtime: BrokerRuntime = {
-    broker: new Broker(loaded.config, { providers, http, clock: systemClock, audit }),
-    logger,
-    startedAt: Date.now(),
-    version: version(),
-  };
+  let runtime: Runtime;
+  try {
+    runtime = createRuntime(fileSource(configPath), { logger: createLogger({ level: logLevel }) });
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(`${configPath} is not a valid config:\n${err.issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    return fail(`cannot start with ${configPath}: ${code ? `${code} ${(err as NodeJS.ErrnoException).path ?? ''}`.trim() : (err as Error).message}`);
+  }
+  const { logger } = runtime;
   const app = await createApp(runtime);
   await app.listen({ port, host: args.host ?? process.env.HOST ?? '0.0.0.0' });
   const address = app.getHttpServer().address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   logger.info({ port: boundPort, config: configPath, version: runtime.version }, 'voidkey broker listening');
 
+  process.on('SIGHUP', () => {
+    try {
+      runtime.reload();
+      logger.info({ config: configPath }, 'config reloaded');
+    } catch (err) {
+      const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as NodeJS.ErrnoException).code ?? (err as Error).message];
+      logger.error({ config: configPath, issues }, 'config reload refused: the running config stays in force');
+    }
+  });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
+    runtime.accepting = false;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     void app.close().then(() => {
-      http.close();
+      runtime.close();
+      logger.info('stopped');
       process.exit(0);
     });
   };

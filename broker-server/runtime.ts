@@ -1,5 +1,8 @@
-import type { Broker } from '../broker-core';
+import type { Broker, ServerConfig } from '../broker-core';
+import type { AuditLog } from './audit-log';
 import type { Logger } from './logger';
+import type { BrokerMetrics } from './metrics';
+import type { RateLimiter } from './rate-limiter';
 
 export const RUNTIME = Symbol('voidkey.runtime');
 
@@ -9,7 +12,13 @@ export const RUNTIME = Symbol('voidkey.runtime');
  */
 export interface BrokerRuntime {
   broker: Broker;
+  server: ServerConfig;
+  rateLimiter?: RateLimiter;
   readonly logger: Logger;
+  readonly metrics: BrokerMetrics;
+  readonly audit: AuditLog;
   readonly startedAt: number;
   readonly version: string;
+  /** False once shutdown began: new requests are refused with 503. */
+  accepting: boolean;
 }

@@ -74,8 +74,17 @@ export interface ClientIdentityConfig {
   keys: Record<string, KeyConfig>;
 }
 
+/** How the process serves; read by broker-server only. */
+export interface ServerConfig {
+  audit?: { stdout?: boolean; file?: string; failClosed?: boolean; signingKeyFile?: string };
+  rateLimit?: { requestsPerMinute: number; burst?: number; maxClients?: number };
+  cors?: { origins: string[] };
+  trustProxy?: boolean;
+}
+
 export interface BrokerConfig {
   settings: BrokerSettings;
+  server?: ServerConfig;
   brokerIdp?: BrokerIdpConfig;
   clientIdps: ClientIdpConfig[];
   accessProviders: AccessProviderConfig[];

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Tamper evidence for the audit trail. Each record carries its sequence number, the
+ * previous record's hash and its own hash over (seq, prevHash, canonical event); a
+ * signature (Ed25519, over the hash) makes the chain unforgeable without the key.
+ * Pure and dependency-free: the broker writes chains, `voidkey audit verify` reads them.
+ */
+export interface AuditRecord {
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+  /** base64 Ed25519 signature over the UTF-8 bytes of `hash`, when the broker has a signing key. */
+  readonly sig?: string;
+  readonly event: unknown;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** JSON with object keys sorted at every level: one byte sequence per value. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, item]) => item !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+}
+
+export function recordHash(seq: number, prevHash: string, event: unknown): string {
+  return createHash('sha256').update(`${seq}\n${prevHash}\n${canonicalJson(event)}`).digest('hex');
+}
+
+export type ChainVerdict =
+  | { readonly ok: true; readonly records: number; readonly signed: number; readonly lastHash: string }
+  | { readonly ok: false; readonly line: number; readonly seq?: number; readonly problem: string };
+
+/**
+ * Reads a chain line by line and reports the first record that was changed, removed,
+ * inserted or reordered. `verifySignature` checks a record's signature; when given,
+ * every record must be signed.
+ */
+export function verifyChain(lines: Iterable<string>, verifySignature?: (hash: string, sig: string) => boolean): ChainVerdict {
+  let expectedSeq: number | undefined;
+  let prevHash: string | undefined;
+  let records = 0;
+  let signed = 0;
+  let lineNumber = 0;
+  for (const line of lines) {
+    lineNumber++;
+    if (line.trim() === '') continue;
+    let record: AuditRecord;
+    try {
+      record = JSON.parse(line) as AuditRecord;
+    } catch {
+      return { ok: false, line: lineNumber, problem: 'not a JSON record (truncated or edited)' };
+    }
+    if (typeof record.seq !== 'number' || typeof record.prevHash !== 'string' || typeof record.hash !== 'string') {
+      return { ok: false, line: lineNumber, problem: 'not an audit record (seq, prevHash, hash missing)' };
+    }
+    if (expectedSeq !== undefined && record.seq !== expectedSeq) {
+      return {
+        ok: false,
+        line: lineNumber,
+        seq: record.seq,
+        problem: record.seq > expectedSeq ? `records ${expectedSeq}..${record.seq - 1} are missing (removed)` : `record ${record.seq} is out of order (expected ${expectedSeq})`,
+      };
+    }
+    if (prevHash !== undefined && record.prevHash !== prevHash) {
+      return { ok: false, line: lineNumber, seq: record.seq, problem: 'does not follow the previous record (removed, inserted or reordered)' };
+    }
+    if (recordHash(record.seq, record.prevHash, record.event) !== record.hash) {
+      return { ok: false, line: lineNumber, seq: record.seq, problem: 'its content does not match its hash (changed)' };
+    }
+    if (verifySignature) {
+      if (typeof record.sig !== 'string') return { ok: false, line: lineNumber, seq: record.seq, problem: 'is not signed' };
+      if (!verifySignature(record.hash, record.sig)) return { ok: false, line: lineNumber, seq: record.seq, problem: 'its signature does not verify (forged)' };
+      signed++;
+    } else if (typeof record.sig === 'string') {
+      signed++;
+    }
+    expectedSeq = record.seq + 1;
+    prevHash = record.hash;
+    records++;
+  }
+  return { ok: true, records, signed, lastHash: prevHash ?? GENESIS_HASH };
+}

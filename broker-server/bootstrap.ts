@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Broker, formatIssue, systemClock, type LoadedConfig, type ProviderRegistry } from '../broker-core';
+import { builtInProviders } from '../providers';
+import { AuditLog } from './audit-log';
+import { loadConfig } from '../broker-core';
+import { createLogger, type Logger } from './logger';
+import { BrokerMetrics } from './metrics';
+import { NodeHttpClient } from './node-http-client';
+import { RateLimiter } from './rate-limiter';
+import type { BrokerRuntime } from './runtime';
+
+export interface ConfigSource {
+  /** Shown in every config problem. */
+  readonly name: string;
+  read(): string;
+}
+
+export function fileSource(path: string): ConfigSource {
+  return { name: path, read: () => readFileSync(path, 'utf8') };
+}
+
+export interface Runtime extends BrokerRuntime {
+  /** Re-reads and validates the config; on success swaps the broker, else throws and keeps the old one. */
+  reload(): LoadedConfig;
+  close(): void;
+}
+
+export function packageVersion(): string {
+  for (const candidate of [join(__dirname, '../../package.json'), join(__dirname, '../package.json')]) {
+    try {
+      return (JSON.parse(readFileSync(candidate, 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next layout (dist/ or a bundle)
+    }
+  }
+  return 'unknown';
+}
+
+/** Builds everything the server needs from a config source. Throws ConfigError on an invalid config. */
+export function createRuntime(source: ConfigSource, options: { env?: NodeJS.ProcessEnv; logger?: Logger; providers?: ProviderRegistry } = {}): Runtime {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const providers = options.providers ?? builtInProviders();
+  const load = () => loadConfig(source.read(), { fileName: source.name, env, providers });
+  const loaded = load();
+  for (const warning of loaded.warnings) logger.warn({ config: formatIssue(warning) }, 'config warning');
+
+  const metrics = new BrokerMetrics();
+  const http = new NodeHttpClient();
+  const auditConfig = loaded.config.server?.audit ?? {};
+  const audit = new AuditLog({
+    stdout: auditConfig.stdout ?? true,
+    file: auditConfig.file,
+    failClosed: auditConfig.failClosed ?? false,
+    signingKeyPem: auditConfig.signingKeyFile ? readFileSync(auditConfig.signingKeyFile, 'utf8') : undefined,
+    logger,
+    onWriteFailure: (sink) => metrics.auditWriteFailed(sink),
+  });
+  const makeBroker = (config: LoadedConfig['config']) =>
+    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer });
+  const makeLimiter = (config: LoadedConfig['config']) => (config.server?.rateLimit ? new RateLimiter(config.server.rateLimit) : undefined);
+
+  const runtime: Runtime = {
+    broker: makeBroker(loaded.config),
+    server: loaded.config.server ?? {},
+    rateLimiter: makeLimiter(loaded.config),
+    logger,
+    metrics,
+    audit,
+    startedAt: Date.now(),
+    version: packageVersion(),
+    accepting: true,
+    reload() {
+      const next = load();
+      runtime.broker = makeBroker(next.config);
+      runtime.server = next.config.server ?? {};
+      runtime.rateLimiter = makeLimiter(next.config);
+      for (const warning of next.warnings) logger.warn({ config: formatIssue(warning) }, 'config warning');
+      return next;
+    },
+    close() {
+      audit.close();
+      http.close();
+    },
+  };
+  return runtime;
+}
