@@ -77,6 +77,10 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
       }
     }
   });
+  // While draining, every answer closes its connection so keep-alive clients let go.
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (!runtime.accepting) reply.header('connection', 'close');
+  });
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     runtime.metrics.httpRequest(route, reply.statusCode, reasonOf(request));

@@ -15,6 +15,8 @@ Signals: SIGHUP reloads the config (an invalid file keeps the running one);
 SIGTERM/SIGINT stop accepting, finish in-flight requests and exit.
 `;
 
+const DRAIN_TIMEOUT_MS = 30_000;
+
 function fail(message: string): number {
   process.stderr.write(`voidkey-broker: ${message}\n`);
   return 2;
@@ -72,6 +74,10 @@ async function main(): Promise<number> {
     closing = true;
     runtime.accepting = false;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const server = app.getHttpServer();
+    server.closeIdleConnections();
+    // In-flight requests get the upstream deadline to finish; then the rest is cut.
+    setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
     void app.close().then(() => {
       runtime.close();
       logger.info('stopped');

@@ -66,7 +66,8 @@ describe('IdentityMatcher', () => {
     expect(matcher.match('gh', 'typed', { ...good, run_attempt: '1' }).identities).toHaveLength(0);
     expect(matcher.match('gh', 'typed', { ...good, ref_protected: 'true' }).identities).toHaveLength(0);
     expect(matcher.match('gh', 'typed', { ...good, repository_id: null }).identities).toHaveLength(0);
-    const { repository_id: _omitted, ...missing } = good;
+    const missing: Record<string, unknown> = { ...good };
+    delete missing.repository_id;
     expect(matcher.match('gh', 'typed', missing).identities).toHaveLength(0);
   });
 

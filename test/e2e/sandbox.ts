@@ -19,14 +19,14 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export async function startSandbox(options: { brokerEnv?: Record<string, string> } = {}): Promise<Sandbox> {
+export async function startSandbox(options: { brokerEnv?: Record<string, string>; transformConfig?: (config: string) => string } = {}): Promise<Sandbox> {
   const clientSecret = `canary-client-secret-${randomBytes(12).toString('hex')}`;
   const github = await startTokenIssuer({ audience: 'https://broker.example.com' });
   const brokerIdp = await startLocalIdp({ clients: [{ clientId: 'voidkey-broker', clientSecret }] });
   const trust = { issuer: brokerIdp.issuer, jwksUri: brokerIdp.jwksUri, audience: BROKER_AUDIENCE };
   const aws = await startStsEmulator({ flavor: 'aws', trust, maxSessionDuration: 3600 });
   const minio = await startStsEmulator({ flavor: 'minio', trust, minioRoleArn: MINIO_ROLE });
-  const config = sandboxConfigText({ github, brokerIdp, aws, minio });
+  const config = (options.transformConfig ?? ((text: string) => text))(sandboxConfigText({ github, brokerIdp, aws, minio }));
   const broker = await startBrokerProcess({ config, env: { BROKER_CLIENT_SECRET: clientSecret, ...options.brokerEnv } });
   return {
     github,

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { Agent } from 'node:https';
+import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
+import {
+  AZURE_OUTPUT_FIELDS,
+  azureDurationBounds,
+  azureKeySchema,
+  azureProviderSchema,
+  checkAzureConfig,
+  DEFAULT_AUTHORITY_HOST,
+  DEFAULT_BROKER_AUDIENCE,
+  readCaFile,
+  type AzureKeyConfig,
+  type AzureProviderConfig,
+} from './azure-config';
+import { checkBrokerToken } from './check-broker-token';
+import { getEntraToken, type EntraTransport } from './get-entra-token';
+
+/** `type: azure`: the broker's token as a federated client assertion for the key's app. */
+export const azureProvider: AccessProviderFactory<AzureProviderConfig> = {
+  type: 'azure',
+  providerSchema: azureProviderSchema,
+  keySchema: azureKeySchema,
+  outputFields: AZURE_OUTPUT_FIELDS,
+  secretFields: [],
+  durationBounds: azureDurationBounds,
+  check: checkAzureConfig,
+  create(config, deps) {
+    const transport: EntraTransport = {
+      agent: new Agent({ keepAlive: true, maxSockets: 256, ...(config.caFile === undefined ? {} : { ca: readCaFile(config.caFile) }) }),
+      timeoutMs: deps.settings.upstreamTimeoutMs,
+    };
+    return new AzureAccessProvider(config, transport);
+  },
+};
+
+class AzureAccessProvider implements AccessProvider {
+  readonly type = 'azure';
+  readonly name: string;
+  private readonly authorityHost: string;
+  private readonly brokerAudience: string;
+
+  constructor(
+    private readonly config: AzureProviderConfig,
+    private readonly transport: EntraTransport,
+  ) {
+    this.name = config.name;
+    this.authorityHost = (config.authorityHost ?? DEFAULT_AUTHORITY_HOST).replace(/\/+$/, '');
+    this.brokerAudience = config.brokerAuth?.audience ?? DEFAULT_BROKER_AUDIENCE;
+  }
+
+  async mint(context: MintContext): Promise<MintedCredential> {
+    const key = context.key as AzureKeyConfig;
+    const tenantId = key.tenantId ?? this.config.tenantId;
+    // Fetched before the SDK runs, so a failure of the broker's own IdP keeps its own error.
+    const assertion = await context.brokerToken(this.brokerAudience);
+    checkBrokerToken(assertion, this.config.brokerAuth);
+    const token = await getEntraToken(
+      { authorityHost: this.authorityHost, tenantId, clientId: key.clientId, scope: key.scope, assertion },
+      this.transport,
+      context.signal,
+    );
+    return {
+      fields: {
+        AccessToken: token.accessToken,
+        ExpiresOn: token.expiresOn.toISOString(),
+        TenantId: tenantId,
+        ClientId: key.clientId,
+      },
+      expiresAt: token.expiresOn,
+      // Entra tokens have no public id; a hash lets audit correlate without the secret.
+      credentialId: `sha256:${createHash('sha256').update(token.accessToken).digest('hex').slice(0, 32)}`,
+      ...(token.requestId === undefined ? {} : { upstreamRequestId: token.requestId }),
+    };
+  }
+}

@@ -1,0 +1,2 @@
+export { azureProvider } from './azure-provider';
+export type { AzureKeyConfig, AzureProviderConfig } from './azure-config';

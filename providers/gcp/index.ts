@@ -1,0 +1,2 @@
+export { gcpProvider } from './gcp-provider';
+export type { GcpKeyConfig, GcpProviderConfig } from './gcp-config';

@@ -1,0 +1,256 @@
+import { generateKeyPairSync, verify as verifySignature, createPublicKey } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyChain } from '../../broker-core';
+import { startBrokerProcess } from '../support/broker-process';
+import { startSandbox, type Sandbox } from './sandbox';
+
+jest.setTimeout(60_000);
+
+const dir = mkdtempSync(join(tmpdir(), 'voidkey-server-'));
+const auditFile = join(dir, 'audit.jsonl');
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const keyFile = join(dir, 'audit-key.pem');
+writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+
+const withServerSection = (extra: string) => (config: string) => config.replace('clientIdps:', `server:\n${extra}clientIdps:`);
+
+describe('the production server', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await startSandbox({
+      transformConfig: withServerSection(
+        `  audit:\n    file: ${auditFile}\n    signingKeyFile: ${keyFile}\n  rateLimit:\n    requestsPerMinute: 6000\n    burst: 1000\n  cors:\n    origins: [https://portal.example.com]\n`,
+      ),
+    });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  const token = () => sandbox.github.githubToken({ repository_id: '123456789' });
+  const request = (path: string, init: RequestInit = {}) => fetch(`${sandbox.broker.url}${path}`, init);
+  const mint = async (body: unknown, headers: Record<string, string> = {}) =>
+    request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}`, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  describe('strict requests', () => {
+    it('mints with a well-formed request (positive control)', async () => {
+      const response = await mint({ keys: ['AWS_DEPLOY'] });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('cache-control')).toBe('no-store');
+    });
+
+    it.each([
+      ['duplicate keys in the JSON body', '{"keys":["AWS_DEPLOY"],"keys":["ARTIFACTS"]}', 400, 'request_invalid'],
+      ['an unknown field', '{"keys":["AWS_DEPLOY"],"role":"admin"}', 400, 'request_invalid'],
+      ['a wrong type', '{"keys":"AWS_DEPLOY"}', 400, 'request_invalid'],
+      ['a fractional duration', '{"keys":["AWS_DEPLOY"],"duration":900.5}', 400, 'request_invalid'],
+      ['keys and all together', '{"keys":["AWS_DEPLOY"],"all":true}', 400, 'request_invalid'],
+      ['an empty keys list', '{"keys":[]}', 400, 'request_invalid'],
+      ['more than 100 keys', JSON.stringify({ keys: Array.from({ length: 101 }, (_, i) => `K${i}`) }), 400, 'request_invalid'],
+      ['invalid JSON', '{"keys":', 400, 'request_invalid'],
+    ])('refuses %s', async (_name, body, status, error) => {
+      const response = await mint(body);
+      expect(response.status).toBe(status);
+      expect(await response.json()).toMatchObject({ error });
+    });
+
+    it('mints every granted key with all: true and deduplicates keys', async () => {
+      const all = (await (await mint({ all: true })).json()) as Record<string, unknown>;
+      expect(Object.keys(all).sort()).toEqual(['ARTIFACTS', 'AWS_DEPLOY', 'AWS_READONLY']);
+      sandbox.aws.reset();
+      const dedup = (await (await mint({ keys: ['AWS_DEPLOY', 'AWS_DEPLOY'] })).json()) as Record<string, unknown>;
+      expect(Object.keys(dedup)).toEqual(['AWS_DEPLOY']);
+      expect(sandbox.aws.calls).toBe(1);
+    });
+
+    it('answers 413 over 64 KiB, 415 for non-JSON, 405 for a wrong method', async () => {
+      expect((await mint({ keys: ['x'.repeat(70_000)] })).status).toBe(413);
+      const text = await request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+      expect(text.status).toBe(415);
+      const get = await request('/credentials/mint');
+      expect(get.status).toBe(405);
+      expect(get.headers.get('allow')).toBe('POST');
+      expect(await get.json()).toMatchObject({ error: 'method_not_allowed' });
+    });
+
+    it('refuses a token in the query string', async () => {
+      const response = await request(`/credentials/keys?token=${await token()}`);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: 'request_invalid' });
+    });
+
+    it('honours a sane X-Request-Id and replaces an unsafe one', async () => {
+      const sane = await mint({ keys: ['AWS_DEPLOY'] }, { 'x-request-id': 'ci-run-42.job-7' });
+      expect(sane.headers.get('x-request-id')).toBe('ci-run-42.job-7');
+      const unsafe = await request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'a\u00e9<script>' }, body: '{}' });
+      expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(((await unsafe.json()) as { requestId: string }).requestId).toBe(unsafe.headers.get('x-request-id'));
+    });
+
+    it('answers CORS preflights for configured origins only', async () => {
+      const allowed = await request('/credentials/mint', { method: 'OPTIONS', headers: { origin: 'https://portal.example.com', 'access-control-request-method': 'POST' } });
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://portal.example.com');
+      const other = await request('/health', { headers: { origin: 'https://evil.example.com' } });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    });
+  });
+
+  describe('audit trail', () => {
+    it('writes one hash-chained, signed record per request that verifies, and names the identity and credential id', async () => {
+      await mint({ keys: ['AWS_DEPLOY'] }, { 'x-request-id': 'audit-check-0001' });
+      const lines = readFileSync(auditFile, 'utf8').trimEnd().split('\n');
+      const pub = createPublicKey(publicKey.export({ type: 'spki', format: 'pem' }));
+      const verdict = verifyChain(lines, (hash, sig) => verifySignature(null, Buffer.from(hash), pub, Buffer.from(sig, 'base64')));
+      expect(verdict).toMatchObject({ ok: true, records: lines.length, signed: lines.length });
+      const record = JSON.parse(lines.find((line) => line.includes('audit-check-0001'))!) as { event: Record<string, unknown> };
+      expect(record.event).toMatchObject({
+        requestId: 'audit-check-0001',
+        outcome: 'allowed',
+        idp: 'github-actions',
+        subject: 'repo:acme/app:ref:refs/heads/main',
+        keysGranted: ['AWS_DEPLOY'],
+        issued: [{ key: 'AWS_DEPLOY', identity: 'app-main', provider: 'aws-sandbox', credentialId: expect.stringMatching(/^ASIA/) }],
+        tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        client: { address: '127.0.0.1' },
+      });
+    });
+
+    it('detects a changed, a removed and a reordered record', () => {
+      const lines = readFileSync(auditFile, 'utf8').trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThan(3);
+      expect(verifyChain(lines).ok).toBe(true);
+      const changed = [...lines];
+      changed[1] = changed[1]!.replace('"address":"127.0.0.1"', '"address":"10.0.0.1"');
+      expect(changed[1]).not.toBe(lines[1]);
+      expect(verifyChain(changed)).toMatchObject({ ok: false, line: 2, problem: expect.stringMatching(/changed/) });
+      const removed = lines.filter((_, i) => i !== 1);
+      expect(verifyChain(removed)).toMatchObject({ ok: false, line: 2, problem: expect.stringMatching(/missing|removed/) });
+      const reordered = [lines[0]!, lines[2]!, lines[1]!, ...lines.slice(3)];
+      expect(verifyChain(reordered)).toMatchObject({ ok: false, line: 2 });
+    });
+  });
+
+  describe('observability', () => {
+    it('exposes bounded Prometheus metrics with no subject, token or address in any label', async () => {
+      await mint({ keys: ['AWS_DEPLOY'] });
+      const text = await (await request('/metrics')).text();
+      expect(text).toMatch(/voidkey_requests_total\{action="mint",outcome="allowed",reason="ok"\} \d+/);
+      expect(text).toMatch(/voidkey_provider_call_duration_seconds_count\{provider="aws-sandbox",type="aws-sts",outcome="ok"\} \d+/);
+      expect(text).toMatch(/voidkey_jwks_fetches_total\{idp="github-actions",outcome="ok"\} 1/);
+      expect(text).toMatch(/voidkey_jwks_cache_hits_total\{idp="github-actions"\} \d+/);
+      expect(text).toMatch(/voidkey_http_requests_total\{route="\/credentials\/mint",status="4xx",reason="request_invalid"\} \d+/);
+      expect(text).not.toMatch(/repo:acme|127\.0\.0\.1|eyJ/);
+    });
+
+    it('reports ready when every IdP key set is fetchable', async () => {
+      const response = await request('/readyz');
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: 'ready', idps: { 'github-actions': 'ok' } });
+      expect((await request('/healthz')).status).toBe(200);
+    });
+  });
+});
+
+describe('rate limiting', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await startSandbox({ transformConfig: withServerSection('  rateLimit:\n    requestsPerMinute: 60\n    burst: 3\n') });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  it('answers 429 with Retry-After once a client exhausts its burst', async () => {
+    const token = await sandbox.github.githubToken({ repository_id: '123456789' });
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`${sandbox.broker.url}/credentials/mint`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"keys":["AWS_DEPLOY"]}' });
+      statuses.push(response.status);
+      if (response.status === 429) retryAfter = response.headers.get('retry-after');
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('lifecycle', () => {
+  it('reloads a valid config on SIGHUP and keeps the old one when the new one is invalid', async () => {
+    const sandbox = await startSandbox();
+    try {
+      const token = await sandbox.github.githubToken({ repository_id: '123456789' });
+      const keys = async () => ((await (await fetch(`${sandbox.broker.url}/credentials/keys`, { headers: { authorization: `Bearer ${token}` } })).json()) as { keys: Array<{ name: string }> }).keys.map((k) => k.name).sort();
+      expect(await keys()).toEqual(['ARTIFACTS', 'AWS_DEPLOY', 'AWS_READONLY']);
+
+      writeFileSync(sandbox.broker.configPath, sandbox.config.replace('      ARTIFACTS:', '      ARTIFACTS_RENAMED:'));
+      sandbox.broker.child.kill('SIGHUP');
+      await waitFor(() => sandbox.broker.output().includes('config reloaded'));
+      expect(await keys()).toEqual(['ARTIFACTS_RENAMED', 'AWS_DEPLOY', 'AWS_READONLY']);
+
+      writeFileSync(sandbox.broker.configPath, sandbox.config.replace('  - name: github-actions', '  - nam: github-actions'));
+      sandbox.broker.child.kill('SIGHUP');
+      await waitFor(() => sandbox.broker.output().includes('config reload refused'));
+      expect(sandbox.broker.output()).toMatch(/config\.yaml:\d+:\d+: clientIdps\[0\]\.nam: unknown field/);
+      expect(await keys()).toEqual(['ARTIFACTS_RENAMED', 'AWS_DEPLOY', 'AWS_READONLY']);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('finishes in-flight requests on SIGTERM and exits 0', async () => {
+    const sandbox = await startSandbox();
+    try {
+      const token = await sandbox.github.githubToken({ repository_id: '123456789' });
+      await fetch(`${sandbox.broker.url}/credentials/mint`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"keys":["AWS_DEPLOY"]}' });
+      sandbox.aws.delayNext(1, 800);
+      const inFlight = fetch(`${sandbox.broker.url}/credentials/mint`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"keys":["AWS_DEPLOY"]}' });
+      await waitFor(() => sandbox.aws.calls === 2);
+      const exit = sandbox.broker.stop('SIGTERM');
+      const response = await inFlight;
+      expect(response.status).toBe(200);
+      expect(await exit).toBe(0);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('fails closed (503, nothing issued) when audit.failClosed is set and no sink can write', async () => {
+    const sandbox = await startSandbox({ transformConfig: withServerSection('  audit:\n    stdout: false\n    file: /dev/full\n    failClosed: true\n') });
+    try {
+      const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' })}` },
+        body: '{"keys":["AWS_DEPLOY"]}',
+      });
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ error: 'audit_unavailable' });
+      expect(JSON.stringify(body)).not.toMatch(/ASIA/);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('refuses to start when the audit file chain is damaged', async () => {
+    const damaged = join(dir, 'damaged.jsonl');
+    writeFileSync(damaged, '{"seq":0,"prevHash":"0","hash":"x","event":{}}\ngarbage\n');
+    const sandbox = await startSandbox();
+    try {
+      const config = sandbox.config.replace('clientIdps:', `server:\n  audit:\n    file: ${damaged}\nclientIdps:`);
+      await expect(startBrokerProcess({ config, env: { BROKER_CLIENT_SECRET: sandbox.clientSecret } })).rejects.toThrow(/exited with code 2[\s\S]*refusing to extend a damaged chain/);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
