@@ -80,6 +80,8 @@ export interface BrokerDependencies {
   readonly clock: Clock;
   readonly audit: AuditSink;
   readonly observer?: BrokerObserver;
+  /** Reads secret files named in the config (brokerIdp.clientSecretFile, privateKeyFile). */
+  readonly readFile?: (path: string) => string;
 }
 
 interface ProviderEntry {
@@ -129,6 +131,7 @@ export class Broker {
         http: deps.http,
         clock: deps.clock,
         timeoutMs: config.settings.upstreamTimeoutMs,
+        readFile: deps.readFile,
         observer: { tokenRequested: (outcome) => deps.observer?.brokerTokenRequested?.(outcome) },
       });
     }
@@ -227,8 +230,11 @@ export class Broker {
   }
 
   private async mintAll(plans: readonly Plan[], verified: VerifiedToken, request: MintRequest, trail: Trail): Promise<MintResponse> {
-    const signal = AbortSignal.timeout(this.config.settings.upstreamTimeoutMs * 3);
-    const settled = await Promise.allSettled(plans.map((plan) => this.mintOne(plan, verified, request, signal)));
+    // Retries fit inside the request's budget and never outlive the caller's token.
+    const now = this.deps.clock();
+    const deadline = Math.min(now + this.config.settings.upstreamTimeoutMs * 3, verified.expiresAt);
+    const signal = AbortSignal.timeout(Math.max(1, deadline - now));
+    const settled = await Promise.allSettled(plans.map((plan) => this.mintOne(plan, verified, request, signal, deadline)));
     const failures = new Map<string, BrokerError>();
     const minted: Array<{ plan: Plan; key: MintedKey; audited: AuditedCredential }> = [];
     settled.forEach((outcome, index) => {
@@ -251,7 +257,7 @@ export class Broker {
     return response;
   }
 
-  private async mintOne(plan: Plan, verified: VerifiedToken, request: MintRequest, signal: AbortSignal): Promise<{ key: MintedKey; audited: AuditedCredential }> {
+  private async mintOne(plan: Plan, verified: VerifiedToken, request: MintRequest, signal: AbortSignal, deadline: number): Promise<{ key: MintedKey; audited: AuditedCredential }> {
     const { granted, provider } = plan;
     const context: MintContext = {
       keyName: granted.name,
@@ -262,6 +268,7 @@ export class Broker {
       claims: verified.claims,
       requestId: request.requestId,
       signal,
+      deadline,
       brokerToken: (audience) => {
         if (!this.brokerTokens) return Promise.reject(new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with'));
         return this.brokerTokens.token(audience);

@@ -20,6 +20,20 @@ export function fileSource(path: string): ConfigSource {
   return { name: path, read: () => readFileSync(path, 'utf8') };
 }
 
+/**
+ * The config the environment names: `VOIDKEY_CONFIG_YAML` holds the YAML itself (handy
+ * for a Lambda function), `VOIDKEY_CONFIG` a file path. Setting both is refused rather
+ * than guessed; setting neither throws.
+ */
+export function envSource(env: NodeJS.ProcessEnv = process.env): ConfigSource {
+  const text = env.VOIDKEY_CONFIG_YAML;
+  const path = env.VOIDKEY_CONFIG;
+  if (text && path) throw new Error('set VOIDKEY_CONFIG (a file path) or VOIDKEY_CONFIG_YAML (the YAML text), not both');
+  if (text) return { name: 'VOIDKEY_CONFIG_YAML', read: () => text };
+  if (path) return fileSource(path);
+  throw new Error('no config: set VOIDKEY_CONFIG to a file path or VOIDKEY_CONFIG_YAML to the YAML text');
+}
+
 export interface Runtime extends BrokerRuntime {
   /** Re-reads and validates the config; on success swaps the broker, else throws and keeps the old one. */
   reload(): LoadedConfig;
@@ -27,7 +41,8 @@ export interface Runtime extends BrokerRuntime {
 }
 
 export function packageVersion(): string {
-  for (const candidate of [join(__dirname, '../../package.json'), join(__dirname, '../package.json')]) {
+  // dist/broker-server/, the sources, or a bundle directory that carries its own package.json.
+  for (const candidate of [join(__dirname, '../../package.json'), join(__dirname, '../package.json'), join(__dirname, 'package.json')]) {
     try {
       return (JSON.parse(readFileSync(candidate, 'utf8')) as { version: string }).version;
     } catch {
@@ -58,7 +73,7 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
     onWriteFailure: (sink) => metrics.auditWriteFailed(sink),
   });
   const makeBroker = (config: LoadedConfig['config']) =>
-    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer });
+    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer, readFile: (path) => readFileSync(path, 'utf8') });
   const makeLimiter = (config: LoadedConfig['config']) => (config.server?.rateLimit ? new RateLimiter(config.server.rateLimit) : undefined);
 
   const runtime: Runtime = {

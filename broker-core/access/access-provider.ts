@@ -14,6 +14,8 @@ export interface MintContext {
   readonly requestId: string;
   /** Aborted when the request's deadline passes or the client token expires. */
   readonly signal: AbortSignal;
+  /** Milliseconds since the epoch: no call or retry may start after this (request deadline, client token `exp`). */
+  readonly deadline: number;
   /** The broker's own token for the given audience (cached, single-flight). */
   brokerToken(audience?: string): Promise<string>;
 }

@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerIdpConfig } from '../config/types';
 import { BrokerAuthFailed, BrokerAuthUnavailable } from '../errors';
@@ -9,6 +9,8 @@ export interface BrokerTokenSourceOptions {
   readonly http: HttpClient;
   readonly clock: Clock;
   readonly timeoutMs: number;
+  /** Reads `clientSecretFile` / `privateKeyFile` (injected: the core does no I/O). */
+  readonly readFile?: (path: string) => string;
   /** Refresh this long before the token expires. */
   readonly refreshMarginMs?: number;
   readonly observer?: { tokenRequested?(outcome: 'ok' | 'error'): void };
@@ -48,6 +50,48 @@ export class BrokerTokenSource {
     return pending;
   }
 
+  private signingKey?: { pem: string; key: Promise<CryptoKey> };
+
+  private clientSecret(): string {
+    const { idp, readFile } = this.options;
+    if (idp.clientSecretFile === undefined) return idp.clientSecret ?? '';
+    try {
+      return readFile!(idp.clientSecretFile).replace(/\r?\n$/, '');
+    } catch {
+      throw new BrokerAuthFailed('the broker cannot read its client secret file', { detail: 'brokerIdp.clientSecretFile unreadable' });
+    }
+  }
+
+  /** RFC 7523 client assertion: iss = sub = client id, aud = the token endpoint, short-lived, unique jti. */
+  private async clientAssertion(): Promise<string> {
+    const { idp, readFile, clock } = this.options;
+    const alg = idp.privateKeyAlg ?? 'RS256';
+    let pem: string;
+    try {
+      pem = readFile!(idp.privateKeyFile!);
+    } catch {
+      throw new BrokerAuthFailed('the broker cannot read its private key file', { detail: 'brokerIdp.privateKeyFile unreadable' });
+    }
+    if (this.signingKey?.pem !== pem) this.signingKey = { pem, key: importPKCS8(pem, alg) };
+    let key: CryptoKey;
+    try {
+      key = await this.signingKey.key;
+    } catch {
+      this.signingKey = undefined;
+      throw new BrokerAuthFailed('the broker private key is not a PKCS#8 PEM for its algorithm', { detail: `brokerIdp.privateKeyFile not a ${alg} PKCS#8 key` });
+    }
+    const now = Math.floor(clock() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader({ alg, ...(idp.keyId ? { kid: idp.keyId } : {}) })
+      .setIssuer(idp.clientId)
+      .setSubject(idp.clientId)
+      .setAudience(idp.tokenEndpoint)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .setJti(crypto.randomUUID())
+      .sign(key);
+  }
+
   private async fetch(audience: string): Promise<string> {
     const { idp, http, clock, timeoutMs } = this.options;
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
@@ -55,13 +99,22 @@ export class BrokerTokenSource {
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     };
-    if ((idp.clientAuthMethod ?? 'client_secret_basic') === 'client_secret_basic') {
-      const user = encodeURIComponent(idp.clientId);
-      const password = encodeURIComponent(idp.clientSecret ?? '');
-      headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    } else {
+    const method = idp.clientAuthMethod ?? 'client_secret_basic';
+    if (method === 'private_key_jwt') {
       form.set('client_id', idp.clientId);
-      form.set('client_secret', idp.clientSecret ?? '');
+      form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      form.set('client_assertion', await this.clientAssertion());
+    } else {
+      const secret = this.clientSecret();
+      if (method === 'client_secret_basic') {
+        // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
+        const user = encodeURIComponent(idp.clientId);
+        const password = encodeURIComponent(secret);
+        headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      } else {
+        form.set('client_id', idp.clientId);
+        form.set('client_secret', secret);
+      }
     }
     if (audience !== '') form.set(idp.audienceParam ?? 'audience', audience);
     if (idp.scope) form.set('scope', idp.scope);

@@ -21,8 +21,17 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
   if (config.brokerIdp) {
     url(config.brokerIdp.tokenEndpoint, ['brokerIdp', 'tokenEndpoint']);
     url(config.brokerIdp.issuer, ['brokerIdp', 'issuer']);
-    if (config.brokerIdp.clientSecret === undefined) {
-      errors.push({ path: ['brokerIdp'], message: "missing required field 'clientSecret' (write it as ${ENV_VAR}, never inline)" });
+    const idp = config.brokerIdp;
+    if (idp.clientAuthMethod === 'private_key_jwt') {
+      if (idp.privateKeyFile === undefined) errors.push({ path: ['brokerIdp'], message: "private_key_jwt needs 'privateKeyFile' (a PKCS#8 PEM)" });
+      for (const field of ['clientSecret', 'clientSecretFile'] as const) {
+        if (idp[field] !== undefined) errors.push({ path: ['brokerIdp', field], message: 'private_key_jwt uses no shared secret: remove it' });
+      }
+    } else {
+      if (idp.privateKeyFile !== undefined) errors.push({ path: ['brokerIdp', 'privateKeyFile'], message: "needs 'clientAuthMethod: private_key_jwt'" });
+      if ((idp.clientSecret === undefined) === (idp.clientSecretFile === undefined)) {
+        errors.push({ path: ['brokerIdp'], message: "needs exactly one of 'clientSecret' (as ${ENV_VAR}, never inline) or 'clientSecretFile'" });
+      }
     }
   }
 

@@ -26,7 +26,13 @@ export interface BrokerIdpConfig {
   audienceParam?: 'audience' | 'resource';
   clientId: string;
   clientSecret?: string;
-  clientAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /** Read on every token request, so a rotated Kubernetes secret takes effect without a restart. */
+  clientSecretFile?: string;
+  clientAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /** private_key_jwt: the PEM (PKCS#8) key that signs the client assertion; no shared secret exists. */
+  privateKeyFile?: string;
+  privateKeyAlg?: 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
+  keyId?: string;
   tokenEndpoint: string;
   scope?: string;
 }

@@ -89,6 +89,7 @@ function context(keyConfig: GcpKeyConfig, overrides: Partial<MintContext> = {}, 
     claims: {},
     requestId: 'req-1',
     signal: AbortSignal.timeout(20_000),
+    deadline: Date.now() + 20_000,
     brokerToken: async (audience) => {
       audiences.push(audience);
       const token = await idp.sign({ sub: BROKER_SUBJECT, aud: tokenAudience ?? audience ?? 'none' });

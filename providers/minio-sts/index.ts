@@ -1,25 +1,14 @@
 import type { STSClient } from '@aws-sdk/client-sts';
-import type { AccessProvider, AccessProviderConfig, AccessProviderFactory, ConfigProblem, KeyConfig, MintContext, MintedCredential } from '../../broker-core';
-import { checkPolicies } from '../aws-sts';
+import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
 import { assumeRoleWithWebIdentity, createStsClient, policyDocument } from '../sts-common/sts-client';
-import { brokerAuthSchema, durationSchema, outputsSchema, policySchema, roleArnSchema } from '../sts-common/schema';
+import { minioStsDescriptor, type MinioKeyConfig, type MinioStsProviderConfig } from './descriptor';
 
-export interface MinioStsProviderConfig extends AccessProviderConfig {
-  type: 'minio-sts';
-  endpoint: string;
-  region?: string;
-  defaultDuration?: number;
-  brokerAuth?: { audience?: string };
-}
+export type { MinioKeyConfig, MinioStsProviderConfig } from './descriptor';
 
-export interface MinioKeyConfig extends KeyConfig {
-  roleArn?: string;
-  policy?: string | Record<string, unknown>;
-}
-
-const MIN_DURATION = 900;
-const MAX_DURATION = 365 * 24 * 3600;
-
+/**
+ * `minio-sts`: AssumeRoleWithWebIdentity at the MinIO endpoint with the broker's token.
+ * A key's `roleArn` picks a role-policy OpenID provider; its `policy` narrows the session.
+ */
 class MinioStsProvider implements AccessProvider {
   readonly type = 'minio-sts';
   readonly name: string;
@@ -54,43 +43,7 @@ class MinioStsProvider implements AccessProvider {
 }
 
 export const minioStsProvider: AccessProviderFactory<MinioStsProviderConfig> = {
-  type: 'minio-sts',
-  providerSchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['name', 'type', 'endpoint'],
-    properties: {
-      name: { type: 'string' },
-      type: { const: 'minio-sts' },
-      description: { type: 'string' },
-      endpoint: { type: 'string', minLength: 1 },
-      region: { type: 'string', minLength: 1 },
-      defaultDuration: { type: 'integer', minimum: MIN_DURATION, maximum: MAX_DURATION },
-      brokerAuth: brokerAuthSchema,
-    },
-  },
-  keySchema: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['provider', 'outputs'],
-    properties: {
-      provider: { type: 'string' },
-      description: { type: 'string' },
-      roleArn: roleArnSchema,
-      policy: policySchema,
-      duration: durationSchema,
-      maxDuration: durationSchema,
-      outputs: outputsSchema,
-    },
-  },
-  outputFields: ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration', 'Endpoint'],
-  secretFields: [],
-  durationBounds(provider) {
-    return { min: MIN_DURATION, max: MAX_DURATION, default: provider.defaultDuration ?? 3600 };
-  },
-  check(_provider, _providerPath, keys): ConfigProblem[] {
-    return checkPolicies(keys);
-  },
+  ...minioStsDescriptor,
   create(provider, deps) {
     return new MinioStsProvider(provider, deps.settings.upstreamTimeoutMs);
   },

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { AssumeRoleWithWebIdentityCommand, STSClient, type AssumeRoleWithWebIdentityCommandInput, type Credentials } from '@aws-sdk/client-sts';
+import {
+  AssumeRoleCommand,
+  AssumeRoleWithWebIdentityCommand,
+  STSClient,
+  type AssumeRoleCommandInput,
+  type AssumeRoleWithWebIdentityCommandInput,
+  type Credentials,
+} from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import {
   ProviderBadResponse,
@@ -17,20 +24,19 @@ export interface StsClientOptions {
   readonly endpoint?: string;
   readonly region: string;
   readonly timeoutMs: number;
-  readonly maxAttempts?: number;
 }
 
 /**
- * One SDK client per provider, reused across requests: keep-alive sockets, the SDK's
- * standard retry strategy (throttling, 5xx and transient errors; never a 4xx) and a
- * request timeout that really throws.
+ * One SDK client per provider, reused across requests: keep-alive sockets and a request
+ * timeout that really throws. Retries are ours (`sendWithRetries`): they must respect the
+ * request's deadline and the caller's token expiry, which the SDK's strategy cannot see.
  */
 export function createStsClient(options: StsClientOptions): STSClient {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
   return new STSClient({
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    maxAttempts: options.maxAttempts ?? 3,
+    maxAttempts: 1,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: options.timeoutMs,
       requestTimeout: options.timeoutMs,
@@ -51,10 +57,28 @@ export function roleSessionName(subject: string): string {
   return name;
 }
 
-/** `policy` may be a JSON string or a YAML mapping; STS receives compact JSON. */
-export function policyDocument(policy: unknown): string | undefined {
-  if (policy === undefined) return undefined;
-  return typeof policy === 'string' ? JSON.stringify(JSON.parse(policy)) : JSON.stringify(policy);
+export { policyDocument } from './policy';
+
+const MAX_ATTEMPTS = 3;
+const BASE_BACKOFF_MS = 100;
+
+/**
+ * Sends with bounded retries: throttling, 5xx, IDPCommunicationError and lost
+ * connections are retried with jittered exponential backoff while the next attempt still
+ * fits before the deadline; a 4xx or a timeout never is.
+ */
+export async function sendWithRetries<T>(send: (signal: AbortSignal) => Promise<T>, context: MintContext, flavor: string): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send(context.signal);
+    } catch (err) {
+      const error = translateStsError(err, flavor);
+      const backoff = BASE_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+      const retryable = error.code === 'ERR_PROVIDER_UNAVAILABLE' && attempt < MAX_ATTEMPTS && !context.signal.aborted;
+      if (!retryable || Date.now() + backoff >= context.deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+    }
+  }
 }
 
 export async function assumeRoleWithWebIdentity(
@@ -63,13 +87,17 @@ export async function assumeRoleWithWebIdentity(
   context: MintContext,
   flavor: string,
 ): Promise<MintedCredential> {
-  let output;
-  try {
-    output = await client.send(new AssumeRoleWithWebIdentityCommand(input), { abortSignal: context.signal });
-  } catch (err) {
-    throw translateStsError(err, flavor);
-  }
-  const credential = checkCredentials(output.Credentials, flavor);
+  const output = await sendWithRetries((abortSignal) => client.send(new AssumeRoleWithWebIdentityCommand(input), { abortSignal }), context, flavor);
+  return minted(output.Credentials, output.$metadata.requestId, flavor);
+}
+
+export async function assumeRole(client: STSClient, input: AssumeRoleCommandInput, context: MintContext, flavor: string): Promise<MintedCredential> {
+  const output = await sendWithRetries((abortSignal) => client.send(new AssumeRoleCommand(input), { abortSignal }), context, flavor);
+  return minted(output.Credentials, output.$metadata.requestId, flavor);
+}
+
+function minted(credentials: Credentials | undefined, requestId: string | undefined, flavor: string): MintedCredential {
+  const credential = checkCredentials(credentials, flavor);
   return {
     fields: {
       AccessKeyId: credential.AccessKeyId,
@@ -79,7 +107,7 @@ export async function assumeRoleWithWebIdentity(
     },
     expiresAt: credential.Expiration,
     credentialId: credential.AccessKeyId,
-    upstreamRequestId: output.$metadata.requestId,
+    upstreamRequestId: requestId,
   };
 }
 
@@ -100,6 +128,9 @@ export function checkCredentials(credentials: Credentials | undefined, flavor: s
     credentials.Expiration instanceof Date && !Number.isNaN(credentials.Expiration.getTime());
   if (!complete) {
     throw new ProviderBadResponse(`${flavor} answered without complete credentials`, { detail: `${flavor}: incomplete Credentials` });
+  }
+  if (credentials.Expiration!.getTime() <= Date.now()) {
+    throw new ProviderBadResponse(`${flavor} answered with credentials that have already expired`, { detail: `${flavor}: Expiration in the past` });
   }
   return credentials as unknown as CompleteCredentials;
 }

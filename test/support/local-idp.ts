@@ -4,7 +4,7 @@ import { Provider, errors, type Adapter, type AdapterPayload, type KoaContextWit
 import { FaultQueue, type FaultTimes } from './fault-queue';
 import { listenOnLoopback, sendJson } from './loopback-server';
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
 export interface LocalIdpClient {
   readonly clientId: string;
@@ -14,6 +14,8 @@ export interface LocalIdpClient {
    * default `client_secret_basic`. oidc-provider accepts basic and post interchangeably.
    */
   readonly authMethod?: ClientAuthMethod;
+  /** private_key_jwt: the client's public keys (its assertions must verify against them). */
+  readonly jwks?: { readonly keys: readonly object[] };
   /** Extra claims put in every access token issued to this client. */
   readonly claims?: Readonly<Record<string, unknown>>;
 }
@@ -80,7 +82,7 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
     adapter: memoryAdapter(),
     clients: options.clients.map((client) => ({
       client_id: client.clientId,
-      client_secret: client.clientSecret,
+      ...(client.authMethod === 'private_key_jwt' ? { jwks: client.jwks } : { client_secret: client.clientSecret }),
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
