@@ -82,7 +82,8 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
     adapter: memoryAdapter(),
     clients: options.clients.map((client) => ({
       client_id: client.clientId,
-      ...(client.authMethod === 'private_key_jwt' ? { jwks: client.jwks } : { client_secret: client.clientSecret }),
+      // Keys by URI: oidc-provider then parses them itself (see clientJwksPath).
+      ...(client.authMethod === 'private_key_jwt' ? { jwks_uri: `${issuer}${clientJwksPath(client.clientId)}` } : { client_secret: client.clientSecret }),
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
@@ -111,6 +112,12 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
   const handler = provider.callback();
   loopback.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?', 1)[0];
+    const keyed = options.clients.find((client) => client.jwks !== undefined && path === clientJwksPath(client.clientId));
+    if (keyed) {
+      req.resume();
+      sendJson(res, 200, keyed.jwks);
+      return;
+    }
     if (path === DISCOVERY_PATH) counts.discovery += 1;
     else if (path === JWKS_PATH) counts.jwks += 1;
     else if (path === TOKEN_PATH) {
@@ -220,4 +227,14 @@ function memoryAdapter(): (name: string) => Adapter {
       },
     };
   };
+}
+
+/**
+ * Where a private_key_jwt client's public keys are served. Inline `jwks` would be simpler,
+ * but oidc-provider structuredClones static client metadata and then checks its nested
+ * objects by `constructor === Object`; under Jest's separate realm that check fails, so
+ * the keys are fetched (and parsed by oidc-provider) instead.
+ */
+function clientJwksPath(clientId: string): string {
+  return `/client-jwks/${encodeURIComponent(clientId)}`;
 }
