@@ -2,6 +2,7 @@ import type { JWTPayload } from 'jose';
 import type { AccessProvider, AccessProviderFactory, DurationBounds, MintContext, ProviderRegistry } from './access/access-provider';
 import type { AuditedCredential, AuditEvent, AuditSink } from './audit';
 import { BrokerTokenSource } from './broker-auth/broker-token-source';
+import { checkBrokerToken, type BrokerTokenExpectations } from './broker-auth/check-broker-token';
 import type { Clock } from './clock';
 import type { AccessProviderConfig, BrokerConfig, KeyConfig } from './config/types';
 import {
@@ -269,9 +270,12 @@ export class Broker {
       requestId: request.requestId,
       signal,
       deadline,
-      brokerToken: (audience) => {
-        if (!this.brokerTokens) return Promise.reject(new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with'));
-        return this.brokerTokens.token(audience);
+      brokerToken: async (audience) => {
+        if (!this.brokerTokens) throw new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with');
+        const token = await this.brokerTokens.token(audience);
+        // Voidkey's brokerAuth.expectedIssuer / expectedAudience, for every provider alike.
+        checkBrokerToken(token, provider.config.brokerAuth as BrokerTokenExpectations | undefined);
+        return token;
       },
     };
     const started = this.deps.clock();

@@ -2,29 +2,18 @@ import { createHash } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
 import {
-  AZURE_OUTPUT_FIELDS,
-  azureDurationBounds,
-  azureKeySchema,
-  azureProviderSchema,
-  checkAzureConfig,
   DEFAULT_AUTHORITY_HOST,
   DEFAULT_BROKER_AUDIENCE,
   readCaFile,
   type AzureKeyConfig,
   type AzureProviderConfig,
 } from './azure-config';
-import { checkBrokerToken } from './check-broker-token';
+import { azureDescriptor } from './descriptor';
 import { getEntraToken, type EntraTransport } from './get-entra-token';
 
 /** `type: azure`: the broker's token as a federated client assertion for the key's app. */
 export const azureProvider: AccessProviderFactory<AzureProviderConfig> = {
-  type: 'azure',
-  providerSchema: azureProviderSchema,
-  keySchema: azureKeySchema,
-  outputFields: AZURE_OUTPUT_FIELDS,
-  secretFields: [],
-  durationBounds: azureDurationBounds,
-  check: checkAzureConfig,
+  ...azureDescriptor,
   create(config, deps) {
     const transport: EntraTransport = {
       agent: new Agent({ keepAlive: true, maxSockets: 256, ...(config.caFile === undefined ? {} : { ca: readCaFile(config.caFile) }) }),
@@ -54,7 +43,6 @@ class AzureAccessProvider implements AccessProvider {
     const tenantId = key.tenantId ?? this.config.tenantId;
     // Fetched before the SDK runs, so a failure of the broker's own IdP keeps its own error.
     const assertion = await context.brokerToken(this.brokerAudience);
-    checkBrokerToken(assertion, this.config.brokerAuth);
     const token = await getEntraToken(
       { authorityHost: this.authorityHost, tenantId, clientId: key.clientId, scope: key.scope, assertion },
       this.transport,

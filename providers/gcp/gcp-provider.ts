@@ -2,31 +2,20 @@ import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
+import { gcpDescriptor } from './descriptor';
 import {
-  checkGcpConfig,
   CLOUD_PLATFORM_SCOPE,
   DEFAULT_IAM_CREDENTIALS_ENDPOINT,
   DEFAULT_STS_ENDPOINT,
-  GCP_OUTPUT_FIELDS,
-  gcpDurationBounds,
-  gcpKeySchema,
-  gcpProviderSchema,
   projectIdOf,
   type GcpKeyConfig,
   type GcpProviderConfig,
 } from './gcp-config';
-import { checkBrokerToken } from './check-broker-token';
 import { generateAccessToken, type GcpTransport } from './generate-access-token';
 
 /** `type: gcp`: workload identity federation, then a service account's access token. */
 export const gcpProvider: AccessProviderFactory<GcpProviderConfig> = {
-  type: 'gcp',
-  providerSchema: gcpProviderSchema,
-  keySchema: gcpKeySchema,
-  outputFields: GCP_OUTPUT_FIELDS,
-  secretFields: [],
-  durationBounds: gcpDurationBounds,
-  check: checkGcpConfig,
+  ...gcpDescriptor,
   create(config, deps) {
     const agentOptions = { keepAlive: true, maxSockets: 256 };
     const http = new HttpAgent(agentOptions);
@@ -63,7 +52,6 @@ class GcpAccessProvider implements AccessProvider {
   async mint(context: MintContext): Promise<MintedCredential> {
     const key = context.key as GcpKeyConfig;
     const subjectToken = await context.brokerToken(this.brokerAudience);
-    checkBrokerToken(subjectToken, this.config.brokerAuth);
     const token = await generateAccessToken(
       {
         workloadIdentityProvider: this.config.workloadIdentityProvider,

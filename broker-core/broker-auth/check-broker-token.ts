@@ -1,4 +1,4 @@
-import { BrokerAuthFailed } from '../../broker-core';
+import { BrokerAuthFailed } from '../errors';
 
 export interface BrokerTokenExpectations {
   readonly expectedIssuer?: string;

@@ -1,0 +1,16 @@
+import type { AccessProviderFactory } from '../../broker-core/access/access-provider';
+import { AZURE_OUTPUT_FIELDS, azureDurationBounds, azureKeySchema, azureProviderSchema, checkAzureConfig, type AzureProviderConfig } from './azure-config';
+
+/**
+ * Everything about `type: azure` but minting: what config validation needs, free of
+ * @azure/identity so the CLI can check configs without the SDK.
+ */
+export const azureDescriptor: Omit<AccessProviderFactory<AzureProviderConfig>, 'create'> = {
+  type: 'azure',
+  providerSchema: azureProviderSchema,
+  keySchema: azureKeySchema,
+  outputFields: AZURE_OUTPUT_FIELDS,
+  secretFields: [],
+  durationBounds: azureDurationBounds,
+  check: checkAzureConfig,
+};

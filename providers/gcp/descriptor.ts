@@ -1,0 +1,16 @@
+import type { AccessProviderFactory } from '../../broker-core/access/access-provider';
+import { checkGcpConfig, GCP_OUTPUT_FIELDS, gcpDurationBounds, gcpKeySchema, gcpProviderSchema, type GcpProviderConfig } from './gcp-config';
+
+/**
+ * Everything about `type: gcp` but minting: what config validation needs, free of
+ * google-auth-library so the CLI can check configs without the SDK.
+ */
+export const gcpDescriptor: Omit<AccessProviderFactory<GcpProviderConfig>, 'create'> = {
+  type: 'gcp',
+  providerSchema: gcpProviderSchema,
+  keySchema: gcpKeySchema,
+  outputFields: GCP_OUTPUT_FIELDS,
+  secretFields: [],
+  durationBounds: gcpDurationBounds,
+  check: checkGcpConfig,
+};

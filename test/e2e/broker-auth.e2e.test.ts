@@ -1,0 +1,40 @@
+import { startSandbox, type Sandbox } from './sandbox';
+
+jest.setTimeout(60_000);
+
+/** Voidkey's brokerAuth.expectedIssuer / expectedAudience, checked by the core for every provider. */
+describe('brokerAuth expectations', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await startSandbox({
+      transformConfig: (config) =>
+        config
+          .replace('    defaultDuration: 900\n', '    defaultDuration: 900\n    brokerAuth:\n      expectedAudience: voidkey-broker\n')
+          .replace(/(  - name: minio-sandbox\n    type: minio-sts\n    endpoint: \S+\n)/, '$1    brokerAuth:\n      expectedIssuer: https://another-idp.example.com\n'),
+    });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  const mint = async (keys: string[]) => {
+    const token = await sandbox.github.githubToken({ repository_id: '123456789' });
+    const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ keys }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  it('mints when the broker token meets the provider expectations (positive control)', async () => {
+    expect((await mint(['AWS_DEPLOY'])).status).toBe(200);
+  });
+
+  it('refuses to present a broker token from an unexpected issuer, before calling the cloud', async () => {
+    const response = await mint(['ARTIFACTS']);
+    expect(response.status).toBe(502);
+    expect(response.body.error).toBe('broker_auth_failed');
+    expect(sandbox.minio.calls).toBe(0);
+  });
+});
