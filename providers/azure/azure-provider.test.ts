@@ -1,6 +1,5 @@
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import {
-  BrokerAuthFailed,
   BrokerAuthUnavailable,
   DEFAULT_SETTINGS,
   ProviderBadResponse,

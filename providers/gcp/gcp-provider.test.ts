@@ -1,5 +1,4 @@
 import {
-  BrokerAuthFailed,
   BrokerAuthUnavailable,
   DEFAULT_SETTINGS,
   ProviderBadResponse,

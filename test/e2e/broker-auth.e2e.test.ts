@@ -10,7 +10,7 @@ describe('brokerAuth expectations', () => {
       transformConfig: (config) =>
         config
           .replace('    defaultDuration: 900\n', '    defaultDuration: 900\n    brokerAuth:\n      expectedAudience: voidkey-broker\n')
-          .replace(/(  - name: minio-sandbox\n    type: minio-sts\n    endpoint: \S+\n)/, '$1    brokerAuth:\n      expectedIssuer: https://another-idp.example.com\n'),
+          .replace(/( {2}- name: minio-sandbox\n {4}type: minio-sts\n {4}endpoint: \S+\n)/, '$1    brokerAuth:\n      expectedIssuer: https://another-idp.example.com\n'),
     });
   });
   afterAll(async () => {
