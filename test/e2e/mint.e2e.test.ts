@@ -108,6 +108,18 @@ describe('voidkey mint end to end: real CLI, real server, local IdPs and STS san
     expect(sandbox.aws.calls).toBe(10);
   });
 
+  it('serves Voidkey clients unchanged: token in the body, idpName, all, duration; the flat map back', async () => {
+    const token = await githubToken();
+    const keyed = await post({ oidcToken: token, idpName: 'github-actions', keys: ['AWS_DEPLOY'], duration: 1800 });
+    expect(keyed.status).toBe(200);
+    const entry = keyed.body.AWS_DEPLOY as { credentials: Record<string, string>; expiresAt: string };
+    expect(Object.keys(entry.credentials)).toEqual(expect.arrayContaining(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']));
+    expect(Date.parse(entry.expiresAt)).toBeGreaterThan(Date.now());
+    const all = await post({ oidcToken: token, all: true });
+    expect(Object.keys(all.body).sort()).toEqual(['ARTIFACTS', 'AWS_DEPLOY', 'AWS_READONLY']);
+    for (const issued of [...sandbox.aws.issued, ...sandbox.minio.issued]) handled.push(issued.secretAccessKey, issued.sessionToken);
+  });
+
   it('lists the IdPs and answers health', async () => {
     const idps = await (await fetch(`${sandbox.broker.url}/credentials/idp-providers`)).json();
     expect(idps).toEqual([{ name: 'github-actions', isDefault: true }]);
