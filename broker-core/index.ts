@@ -9,6 +9,7 @@ export * from './config/load-config';
 export * from './config/types';
 export * from './errors';
 export * from './http';
+export * from './identity/claims';
 export * from './identity/glob';
 export * from './identity/identity-matcher';
 export { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';

@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import { ClaimValueInvalid } from '../../broker-core';
+import { ClaimValueInvalid, readClaim } from '../../broker-core';
 
 const PLACEHOLDER = /\$\{claims\.([A-Za-z0-9_./:-]+)\}/g;
 
@@ -28,17 +28,6 @@ export function renderTemplate(template: string, claims: Readonly<JWTPayload>, f
     throw new ClaimValueInvalid(`the token's claims give ${field} a value AWS does not accept`, { detail: `${field}: rendered value outside ${allowed.source}` });
   }
   return value;
-}
-
-function readClaim(claims: Readonly<JWTPayload>, name: string): unknown {
-  if (!name.startsWith('/')) return Object.hasOwn(claims, name) ? claims[name] : undefined;
-  let current: unknown = claims;
-  for (const raw of name.slice(1).split('/')) {
-    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, segment)) return undefined;
-    current = (current as Record<string, unknown>)[segment];
-  }
-  return current;
 }
 
 /** AWS's limits for the fields claims may fill. */
