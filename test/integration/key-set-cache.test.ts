@@ -1,3 +1,4 @@
+import { createServer, type ServerResponse } from 'node:http';
 import { DEFAULT_SETTINGS, TokenVerifier, type BrokerError, type ClientIdpConfig } from '../../broker-core';
 import { isUsableSigningKey } from '../../broker-core/token/key-set-cache';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
@@ -99,6 +100,33 @@ describe('JWKS cache under faults', () => {
     issuer.setJwks({ keys: [] });
     const fresh = verifier();
     expect(await reasonOf(fresh.verify(await token()))).toBe('key_not_found');
+  });
+
+  it('never follows a redirect and caps the response size', async () => {
+    const served: Array<(res: ServerResponse) => void> = [
+      (res) => {
+        res.writeHead(302, { location: issuer.jwksUri });
+        res.end();
+      },
+      (res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ keys: [issuer.activeKey.publicJwk], padding: 'x'.repeat(300 * 1024) }));
+      },
+    ];
+    const server = createServer((req, res) => {
+      req.resume();
+      served.shift()!(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const jwksUri = `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks`;
+      expect(await reasonOf(verifier().verify(await token()))).toBe('ok'); // positive control: the real JWKS
+      expect(await reasonOf(verifier({ jwksUri }).verify(await token()))).toBe('idp_unavailable'); // 302
+      expect(await reasonOf(verifier({ jwksUri }).verify(await token()))).toBe('idp_unavailable'); // 300 KiB
+      expect(served).toHaveLength(0);
+    } finally {
+      server.close();
+    }
   });
 
   it('uses only keys fit for signing', () => {
