@@ -1,0 +1,174 @@
+/* global process, console */
+// Bundles the broker's Lambda handler into one ES module for the nodejs24.x runtime:
+//   node scripts/bundle-lambda.mjs [--out DIR] [--config FILE] [--cold-start N]
+// Output: DIR/index.js (Handler `index.handler`; DIR defaults to dist/lambda) and
+// DIR/package.json ({"type": "module"}, which makes Lambda load index.js as ESM).
+// --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml);
+// otherwise set VOIDKEY_CONFIG_YAML on the function.
+// Every build is smoke-tested: a fresh `node` loads the bundle from a directory without
+// node_modules and answers a /health event. --cold-start N repeats that N times and
+// prints the median time from process start to the first answer.
+//
+// Why ESM: NestJS 12 is ESM-only and loads its optional peers through
+// `createRequire(import.meta.url)` and `import()`; in a CommonJS bundle `import.meta.url`
+// is undefined. ESM also allows top-level await, so the app is built during Lambda's
+// init phase (and ahead of traffic with provisioned concurrency).
+import { build } from 'esbuild';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({ options: { out: { type: 'string' }, config: { type: 'string' }, 'cold-start': { type: 'string' } }, strict: true });
+const outdir = resolve(args.out ?? join(root, 'dist/lambda'));
+const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+
+/**
+ * Optional peers NestJS and @nestjs/platform-fastify reach only for features the broker
+ * does not use (microservices, websockets, express, validation pipes, static files,
+ * views, multipart). They are not installed; left external, the `import()` that would
+ * load them fails only if a feature asks for it, exactly as in the unbundled server.
+ */
+const OPTIONAL_PEERS = [
+  '@nestjs/microservices',
+  '@nestjs/microservices/*',
+  '@nestjs/websockets',
+  '@nestjs/websockets/*',
+  '@nestjs/platform-express',
+  'class-validator',
+  'class-transformer',
+  'class-transformer/*',
+  '@fastify/static',
+  '@fastify/view',
+  '@fastify/multipart',
+  // pino's worker-thread transports (pino-pretty & co.) are never configured here.
+  'pino-pretty',
+];
+
+// CommonJS dependencies bundled into an ES module still call require() and read
+// __dirname/__filename: give them the real ones.
+const banner = [
+  "import { createRequire as __voidkeyCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __voidkeyFileURLToPath } from 'node:url';",
+  "import { dirname as __voidkeyDirname } from 'node:path';",
+  'const require = __voidkeyCreateRequire(import.meta.url);',
+  'const __filename = __voidkeyFileURLToPath(import.meta.url);',
+  'const __dirname = __voidkeyDirname(__filename);',
+].join('\n');
+
+await rm(outdir, { recursive: true, force: true });
+await mkdir(outdir, { recursive: true });
+const result = await build({
+  absWorkingDir: root,
+  // The entry builds the app at module load (Lambda's init phase); a bad config does not
+  // throw here, it is logged once and every request is answered 503 config_invalid.
+  stdin: {
+    contents: "import { handler } from './broker-server/lambda';\nawait handler.warm();\nexport { handler };\n",
+    resolveDir: root,
+    sourcefile: 'lambda-entry.ts',
+    loader: 'ts',
+  },
+  outfile: join(outdir, 'index.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'esm',
+  external: OPTIONAL_PEERS,
+  banner: { js: banner },
+  // Nest resolves providers by class; keep constructor names readable in its errors.
+  keepNames: true,
+  minifySyntax: true,
+  minifyWhitespace: true,
+  legalComments: 'none',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  metafile: true,
+  logLevel: 'warning',
+});
+await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ name: 'voidkey-broker-lambda', version, private: true, type: 'module' }, null, 2)}\n`);
+
+// Decorator metadata must survive: the broker's controllers are wired by it.
+const test = (name) => Object.keys(result.metafile.inputs).some((input) => input.includes(name));
+for (const needed of ['broker-server/lambda.ts', 'broker-server/create-app.ts', 'providers/index.ts']) {
+  if (!test(needed)) {
+    console.error(`bundle-lambda: ${needed} is missing from the bundle`);
+    process.exit(1);
+  }
+}
+if (args.config) await copyFile(args.config, join(outdir, 'config.yaml'));
+const bytes = result.metafile.outputs[relative(root, join(outdir, 'index.js'))]?.bytes ?? 0;
+console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'index.js')) || 'index.js'} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
+
+// --- smoke test and cold start ---------------------------------------------------------
+
+/** Valid, offline (nothing is fetched before a token arrives) and free of secrets. */
+const SMOKE_CONFIG = `brokerIdp:
+  clientId: voidkey-broker
+  clientSecret: smoke-test-not-a-secret
+  tokenEndpoint: https://idp.example.com/token
+  audience: voidkey-broker
+clientIdps:
+  - name: github-actions
+    issuer: https://token.actions.githubusercontent.com
+    audience: https://voidkey.example.com
+    jwksUri: https://token.actions.githubusercontent.com/.well-known/jwks
+accessProviders:
+  - name: aws-prod
+    type: aws-sts
+    region: us-east-1
+clientIdentities:
+  - name: app-main
+    subject: repo:acme/app:ref:refs/heads/main
+    idp: github-actions
+    claims: { repository_id: "123456" }
+    keys:
+      AWS_DEPLOY:
+        provider: aws-prod
+        roleArn: arn:aws:iam::111122223333:role/deploy
+        outputs: { AWS_ACCESS_KEY_ID: AccessKeyId }
+server:
+  audit: { stdout: false }
+`;
+
+/** Run by a fresh node: load the bundle, answer one HTTP API /health event, print the timing. */
+const PROBE = `const { handler } = await import(process.argv[1]);
+const result = await handler({ version: '2.0', routeKey: '$default', rawPath: '/health', rawQueryString: '', headers: { host: 'lambda.local' },
+  requestContext: { stage: '$default', requestId: 'probe', http: { method: 'GET', path: '/health', sourceIp: '127.0.0.1' } }, isBase64Encoded: false },
+  { awsRequestId: '00000000-0000-4000-8000-000000000000' });
+const cpu = process.cpuUsage();
+process.stdout.write(JSON.stringify({ ms: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000, status: result.statusCode, body: result.body }));`;
+
+// A copy outside the repository proves the bundle needs no node_modules.
+const probeDir = await mkdtemp(join(tmpdir(), 'voidkey-lambda-'));
+try {
+  await copyFile(join(outdir, 'index.js'), join(probeDir, 'index.js'));
+  await copyFile(join(outdir, 'package.json'), join(probeDir, 'package.json'));
+  const runs = Math.max(1, Number(args['cold-start'] ?? 1));
+  const times = [];
+  const cpuTimes = [];
+  for (let run = 0; run < runs; run++) {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', PROBE, join(probeDir, 'index.js')], {
+      env: { PATH: process.env.PATH ?? '', VOIDKEY_CONFIG_YAML: SMOKE_CONFIG, LOG_LEVEL: 'warn' },
+    });
+    const probe = JSON.parse(stdout);
+    if (probe.status !== 200) {
+      console.error(`bundle-lambda: the bundle answered /health with ${probe.status}: ${probe.body}`);
+      process.exit(1);
+    }
+    times.push(probe.ms);
+    cpuTimes.push(probe.cpuMs);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  console.log(
+    runs === 1
+      ? `bundle-lambda: smoke test passed (node ${process.version}: /health answered ${median(times).toFixed(0)} ms after process start)`
+      : `bundle-lambda: cold start, process start to first answer, ${runs} runs on node ${process.version}: ` +
+          `median ${median(times).toFixed(0)} ms wall (min ${sorted[0].toFixed(0)}, max ${sorted.at(-1).toFixed(0)}), median ${median(cpuTimes).toFixed(0)} ms CPU (user + system)`,
+  );
+} finally {
+  await rm(probeDir, { recursive: true, force: true });
+}
