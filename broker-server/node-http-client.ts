@@ -20,7 +20,21 @@ export class NodeHttpClient implements HttpClient {
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128, ...(options.ca ? { ca: options.ca as string[] } : {}) });
   }
 
-  request(req: HttpRequest): Promise<HttpResponse> {
+  /**
+   * A keep-alive socket the server closed while idle (or while a Lambda container was
+   * frozen) fails with ECONNRESET on reuse: that one case is retried once on a new socket,
+   * as Node's documentation recommends. Nothing was processed upstream.
+   */
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    try {
+      return await this.send(req);
+    } catch (err) {
+      if (err instanceof StaleSocket) return this.send(req);
+      throw err;
+    }
+  }
+
+  private send(req: HttpRequest): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       let url: URL;
       try {
@@ -72,7 +86,16 @@ export class NodeHttpClient implements HttpClient {
         return;
       }
       req.signal?.addEventListener('abort', onAbort, { once: true });
-      outgoing.on('error', (err) => fail(new HttpError('network', 'connection failed', { cause: err })));
+      outgoing.on('error', (err: NodeJS.ErrnoException) => {
+        if (outgoing.reusedSocket && err.code === 'ECONNRESET' && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          req.signal?.removeEventListener('abort', onAbort);
+          reject(new StaleSocket());
+          return;
+        }
+        fail(new HttpError('network', 'connection failed', { cause: err }));
+      });
       outgoing.end(req.body);
     });
   }
@@ -82,3 +105,5 @@ export class NodeHttpClient implements HttpClient {
     this.httpsAgent.destroy();
   }
 }
+
+class StaleSocket extends Error {}
