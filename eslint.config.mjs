@@ -32,12 +32,24 @@ export default tseslint.config(
     },
   },
   {
-    files: ['cli/**/*.ts'],
-    ignores: ['cli/**/*.test.ts'],
+    // The CLI talks to the broker over HTTP. Its offline tools (config validate/explain,
+    // audit verify) may use broker-core's pure modules and the providers' SDK-free
+    // descriptors; never the server, a provider's minting code or an SDK. The Action
+    // reuses the CLI's modules under the same rule.
+    files: ['cli/**/*.ts', 'action/**/*.ts'],
+    ignores: ['cli/**/*.test.ts', 'action/**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['**/broker-server/**', '**/providers/**', '@nestjs/*', '@aws-sdk/*', 'google-auth-library', '@azure/*'], message: 'The CLI talks to the broker over HTTP only and stays light.' },
+          {
+            group: ['**/broker-server/**', '@nestjs/*', '@aws-sdk/*', 'google-auth-library', '@azure/*'],
+            message: 'The CLI talks to the broker over HTTP only and stays light.',
+          },
+          {
+            regex: '(^|/)providers(/(?!descriptors$|[^/]+/descriptor$)|$)',
+            message: 'From providers/ the CLI may use only the SDK-free descriptors (providers/descriptors, providers/*/descriptor).',
+          },
+          { regex: '(^|/)broker-core(/index)?$', message: 'Import the broker-core module you need, not its index: the index pulls in jose and the broker.' },
         ],
       }],
     },

@@ -5,7 +5,7 @@ import type { Config } from 'jest';
 // NODE_OPTIONS=--experimental-vm-modules.
 const config: Config = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/broker-core', '<rootDir>/broker-server', '<rootDir>/providers', '<rootDir>/cli', '<rootDir>/test'],
+  roots: ['<rootDir>/broker-core', '<rootDir>/broker-server', '<rootDir>/providers', '<rootDir>/cli', '<rootDir>/action', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': [

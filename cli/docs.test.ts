@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, EXIT_LABELS } from './exit-codes';
@@ -8,8 +9,16 @@ import { buildProgram } from './program';
 const docs = readFileSync(join(__dirname, '..', 'docs', 'cli.md'), 'utf8');
 const program = buildProgram({ env: {}, stdout: () => undefined, stderr: () => undefined, fetch });
 
+/** Every command with the words that invoke it (`config validate`), subcommands included. */
+function allCommands(parent: Command, prefix: string[] = []): Array<readonly [string, Command]> {
+  return parent.commands.flatMap((command) => {
+    const path = [...prefix, command.name()];
+    return [[path.join(' '), command] as const, ...allCommands(command, path)];
+  });
+}
+
 describe('docs/cli.md', () => {
-  it.each(program.commands.map((command) => [command.name(), command] as const))('documents `voidkey %s` and all its options', (name, command) => {
+  it.each(allCommands(program))('documents `voidkey %s` and all its options', (name, command) => {
     expect(docs).toContain(`### \`voidkey ${name}\``);
     for (const option of command.options) {
       expect(docs).toContain(`\`${option.long}`);

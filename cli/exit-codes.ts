@@ -3,6 +3,8 @@ import type { BrokerErrorCode } from '../broker-core/errors';
 /**
  * The CLI's exit codes, one per class of failure a pipeline may want to tell apart
  * (docs/cli.md has the table). `Unavailable` is the only class worth retrying later.
+ * `Invalid` belongs to the offline checks (config validate, audit verify): the file
+ * was read and is wrong, which a pull-request check must tell apart from a bad command.
  */
 export const ExitCode = {
   Ok: 0,
@@ -12,6 +14,7 @@ export const ExitCode = {
   Denied: 4,
   Provider: 5,
   Unavailable: 6,
+  Invalid: 7,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -25,6 +28,7 @@ export const EXIT_LABELS: Readonly<Record<ExitCode, string>> = {
   4: 'denied',
   5: 'provider failed',
   6: 'unavailable',
+  7: 'invalid',
 };
 
 /**

@@ -23,7 +23,8 @@ export function buildProgram(io: CliIo): Command {
       'after',
       `
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 token, 4 denied, 5 provider failed,
-6 broker unavailable (worth retrying later). See docs/cli.md.`,
+6 broker unavailable (worth retrying later), 7 invalid (config validate, audit verify).
+See docs/cli.md.`,
     );
   // Subcommands copy the settings above (exitOverride, output) when they are created.
   for (const register of COMMANDS) register(program, io);

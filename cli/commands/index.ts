@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../cli-io';
+import { registerAudit } from './audit';
+import { registerConfig } from './config';
 import { registerExec } from './exec';
 import { registerListIdps } from './list-idps';
 import { registerListKeys } from './list-keys';
@@ -20,5 +22,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerListKeys,
   registerListIdps,
   registerWhoami,
+  registerConfig,
+  registerAudit,
   registerVersion,
 ];

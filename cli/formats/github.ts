@@ -23,12 +23,19 @@ export function renderGithub(minted: MintResponse, newDelimiter: () => string): 
   let masks = '';
   let entries = '';
   for (const [name, value] of env) {
-    for (const line of value.split(/\r?\n/)) {
-      if (line.trim() !== '') masks += `::add-mask::${escapeCommandData(line)}\n`;
-    }
+    for (const line of maskedLines(value)) masks += `::add-mask::${escapeCommandData(line)}\n`;
     entries += heredoc(name, value, newDelimiter);
   }
   return { masks, envFile: entries, outputFile: entries, names: [...env.keys()] };
+}
+
+/**
+ * What to mask of one value: each of its lines, since the runner masks line by line
+ * (a multi-line secret registered whole would appear unmasked). Blank lines are
+ * skipped: masking whitespace would star out every log line.
+ */
+export function maskedLines(value: string): string[] {
+  return value.split(/\r?\n/).filter((line) => line.trim() !== '');
 }
 
 function heredoc(name: string, value: string, newDelimiter: () => string): string {

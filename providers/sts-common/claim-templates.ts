@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
-import { ClaimValueInvalid, readClaim } from '../../broker-core';
+import { ClaimValueInvalid } from '../../broker-core/errors';
+import { readClaim } from '../../broker-core/identity/claims';
 
 const PLACEHOLDER = /\$\{claims\.([A-Za-z0-9_./:-]+)\}/g;
 
