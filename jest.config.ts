@@ -7,6 +7,8 @@ const config: Config = {
   testEnvironment: 'node',
   roots: ['<rootDir>/broker-core', '<rootDir>/broker-server', '<rootDir>/providers', '<rootDir>/cli', '<rootDir>/action', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // Lazily loaded provider modules are imported as './x.js' (what Node resolves in dist/).
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

@@ -1,5 +1,6 @@
 /** The public interface of broker-core: what the server, providers and CLI-side tools import. */
 export * from './access/access-provider';
+export * from './access/lazy-provider';
 export * from './audit';
 export * from './broker';
 export * from './broker-auth/broker-token-source';

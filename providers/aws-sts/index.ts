@@ -1,90 +1,11 @@
-import type { STSClient } from '@aws-sdk/client-sts';
-import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
-import { AWS_SOURCE_IDENTITY, AWS_TAG_VALUE, renderTemplate } from '../sts-common/claim-templates';
-import { assumeRole, assumeRoleWithWebIdentity, createStsClient, policyDocument, roleSessionName } from '../sts-common/sts-client';
-import { awsStsDescriptor, type AwsStsKeyConfig, type AwsStsProviderConfig } from './descriptor';
+import { lazyProvider, type AccessProviderFactory } from '../../broker-core';
+import { awsStsDescriptor, type AwsStsProviderConfig } from './descriptor';
 
 export { checkPolicies } from './descriptor';
 export type { AwsStsKeyConfig, AwsStsProviderConfig } from './descriptor';
 
-const ANY = /^[\s\S]*$/;
-
-/**
- * `aws-sts`. Web identity (default): AssumeRoleWithWebIdentity, unsigned, with the
- * broker's own token in the POST body. Ambient: AssumeRole signed with the broker's own
- * AWS credentials (Lambda role, IRSA, instance profile, environment), carrying
- * SourceIdentity and session tags from the caller's claims so CloudTrail shows who asked.
- */
-class AwsStsProvider implements AccessProvider {
-  readonly type = 'aws-sts';
-  readonly name: string;
-  private readonly client: STSClient;
-
-  constructor(
-    private readonly config: AwsStsProviderConfig,
-    timeoutMs: number,
-  ) {
-    this.name = config.name;
-    // The provider's endpoint wins over AWS_ENDPOINT_URL_STS: an explicit value is always passed.
-    this.client = createStsClient({ endpoint: config.endpoint, region: config.region ?? 'us-east-1', timeoutMs });
-  }
-
-  mint(context: MintContext): Promise<MintedCredential> {
-    return this.config.auth === 'ambient' ? this.assumeRole(context) : this.assumeRoleWithWebIdentity(context);
-  }
-
-  private async assumeRoleWithWebIdentity(context: MintContext): Promise<MintedCredential> {
-    const key = context.key as AwsStsKeyConfig;
-    const webIdentityToken = await context.brokerToken(this.config.brokerAuth?.audience);
-    return assumeRoleWithWebIdentity(
-      this.client,
-      {
-        RoleArn: key.roleArn,
-        RoleSessionName: this.sessionName(key, context),
-        WebIdentityToken: webIdentityToken,
-        DurationSeconds: context.durationSeconds,
-        Policy: policyDocument(key.policy),
-        PolicyArns: key.policyArns?.map((arn) => ({ arn })),
-      },
-      context,
-      'AWS STS',
-    );
-  }
-
-  private async assumeRole(context: MintContext): Promise<MintedCredential> {
-    const key = context.key as AwsStsKeyConfig;
-    const tags = Object.entries(key.sessionTags ?? {}).map(([Key, template]) => ({
-      Key,
-      Value: renderTemplate(template, context.claims, `session tag '${Key}'`, AWS_TAG_VALUE),
-    }));
-    return assumeRole(
-      this.client,
-      {
-        RoleArn: key.roleArn,
-        RoleSessionName: this.sessionName(key, context),
-        DurationSeconds: context.durationSeconds,
-        Policy: policyDocument(key.policy),
-        PolicyArns: key.policyArns?.map((arn) => ({ arn })),
-        ExternalId: key.externalId,
-        SourceIdentity: key.sourceIdentity === undefined ? undefined : renderTemplate(key.sourceIdentity, context.claims, 'sourceIdentity', AWS_SOURCE_IDENTITY),
-        Tags: tags.length > 0 ? tags : undefined,
-        TransitiveTagKeys: key.transitiveTagKeys,
-      },
-      context,
-      'AWS STS',
-    );
-  }
-
-  /** Always valid: a template is rendered, then sanitised like a subject. */
-  private sessionName(key: AwsStsKeyConfig, context: MintContext): string {
-    if (key.roleSessionName === undefined) return roleSessionName(context.subject);
-    return roleSessionName(renderTemplate(key.roleSessionName, context.claims, 'roleSessionName', ANY));
-  }
-}
-
+/** `type: aws-sts`. The AWS SDK is loaded on the first mint, not at start. */
 export const awsStsProvider: AccessProviderFactory<AwsStsProviderConfig> = {
   ...awsStsDescriptor,
-  create(provider, deps) {
-    return new AwsStsProvider(provider, deps.settings.upstreamTimeoutMs);
-  },
+  create: (config, deps) => lazyProvider(config.name, 'aws-sts', async () => (await import('./aws-sts-provider.js')).createAwsStsProvider(config, deps)),
 };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Agent } from 'node:https';
-import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
+import type { AccessProvider, MintContext, MintedCredential, ProviderDependencies } from '../../broker-core';
 import {
   DEFAULT_AUTHORITY_HOST,
   DEFAULT_BROKER_AUDIENCE,
@@ -8,20 +8,16 @@ import {
   type AzureKeyConfig,
   type AzureProviderConfig,
 } from './azure-config';
-import { azureDescriptor } from './descriptor';
 import { getEntraToken, type EntraTransport } from './get-entra-token';
 
 /** `type: azure`: the broker's token as a federated client assertion for the key's app. */
-export const azureProvider: AccessProviderFactory<AzureProviderConfig> = {
-  ...azureDescriptor,
-  create(config, deps) {
-    const transport: EntraTransport = {
-      agent: new Agent({ keepAlive: true, maxSockets: 256, ...(config.caFile === undefined ? {} : { ca: readCaFile(config.caFile) }) }),
-      timeoutMs: deps.settings.upstreamTimeoutMs,
-    };
-    return new AzureAccessProvider(config, transport);
-  },
-};
+export function createAzureProvider(config: AzureProviderConfig, deps: ProviderDependencies): AccessProvider {
+  const transport: EntraTransport = {
+    agent: new Agent({ keepAlive: true, maxSockets: 256, ...(config.caFile === undefined ? {} : { ca: readCaFile(config.caFile) }) }),
+    timeoutMs: deps.settings.upstreamTimeoutMs,
+  };
+  return new AzureAccessProvider(config, transport);
+}
 
 class AzureAccessProvider implements AccessProvider {
   readonly type = 'azure';

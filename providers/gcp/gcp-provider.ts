@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
-import { gcpDescriptor } from './descriptor';
+import type { AccessProvider, MintContext, MintedCredential, ProviderDependencies } from '../../broker-core';
 import {
   CLOUD_PLATFORM_SCOPE,
   DEFAULT_IAM_CREDENTIALS_ENDPOINT,
@@ -14,19 +13,16 @@ import {
 import { generateAccessToken, type GcpTransport } from './generate-access-token';
 
 /** `type: gcp`: workload identity federation, then a service account's access token. */
-export const gcpProvider: AccessProviderFactory<GcpProviderConfig> = {
-  ...gcpDescriptor,
-  create(config, deps) {
-    const agentOptions = { keepAlive: true, maxSockets: 256 };
-    const http = new HttpAgent(agentOptions);
-    const https = new HttpsAgent(agentOptions);
-    const transport: GcpTransport = {
-      agent: (url) => (url.protocol === 'http:' ? http : https),
-      timeoutMs: deps.settings.upstreamTimeoutMs,
-    };
-    return new GcpAccessProvider(config, transport);
-  },
-};
+export function createGcpProvider(config: GcpProviderConfig, deps: ProviderDependencies): AccessProvider {
+  const agentOptions = { keepAlive: true, maxSockets: 256 };
+  const http = new HttpAgent(agentOptions);
+  const https = new HttpsAgent(agentOptions);
+  const transport: GcpTransport = {
+    agent: (url) => (url.protocol === 'http:' ? http : https),
+    timeoutMs: deps.settings.upstreamTimeoutMs,
+  };
+  return new GcpAccessProvider(config, transport);
+}
 
 class GcpAccessProvider implements AccessProvider {
   readonly type = 'gcp';

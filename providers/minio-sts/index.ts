@@ -1,50 +1,10 @@
-import type { STSClient } from '@aws-sdk/client-sts';
-import type { AccessProvider, AccessProviderFactory, MintContext, MintedCredential } from '../../broker-core';
-import { assumeRoleWithWebIdentity, createStsClient, policyDocument } from '../sts-common/sts-client';
-import { minioStsDescriptor, type MinioKeyConfig, type MinioStsProviderConfig } from './descriptor';
+import { lazyProvider, type AccessProviderFactory } from '../../broker-core';
+import { minioStsDescriptor, type MinioStsProviderConfig } from './descriptor';
 
 export type { MinioKeyConfig, MinioStsProviderConfig } from './descriptor';
 
-/**
- * `minio-sts`: AssumeRoleWithWebIdentity at the MinIO endpoint with the broker's token.
- * A key's `roleArn` picks a role-policy OpenID provider; its `policy` narrows the session.
- */
-class MinioStsProvider implements AccessProvider {
-  readonly type = 'minio-sts';
-  readonly name: string;
-  private readonly client: STSClient;
-
-  constructor(
-    private readonly config: MinioStsProviderConfig,
-    timeoutMs: number,
-  ) {
-    this.name = config.name;
-    this.client = createStsClient({ endpoint: config.endpoint, region: config.region ?? 'us-east-1', timeoutMs });
-  }
-
-  async mint(context: MintContext): Promise<MintedCredential> {
-    const key = context.key as MinioKeyConfig;
-    const webIdentityToken = await context.brokerToken(this.config.brokerAuth?.audience);
-    // MinIO ignores RoleSessionName but the SDK requires one.
-    const minted = await assumeRoleWithWebIdentity(
-      this.client,
-      {
-        RoleArn: key.roleArn,
-        RoleSessionName: 'voidkey',
-        WebIdentityToken: webIdentityToken,
-        DurationSeconds: context.durationSeconds,
-        Policy: policyDocument(key.policy),
-      },
-      context,
-      'MinIO STS',
-    );
-    return { ...minted, fields: { ...minted.fields, Endpoint: this.config.endpoint } };
-  }
-}
-
+/** `type: minio-sts`. The AWS SDK is loaded on the first mint, not at start. */
 export const minioStsProvider: AccessProviderFactory<MinioStsProviderConfig> = {
   ...minioStsDescriptor,
-  create(provider, deps) {
-    return new MinioStsProvider(provider, deps.settings.upstreamTimeoutMs);
-  },
+  create: (config, deps) => lazyProvider(config.name, 'minio-sts', async () => (await import('./minio-sts-provider.js')).createMinioStsProvider(config, deps)),
 };
