@@ -29,7 +29,12 @@ describe('the production server', () => {
     await sandbox?.close();
   });
 
-  const token = () => sandbox.github.githubToken({ repository_id: '123456789' });
+  const handled: string[] = [];
+  const token = async () => {
+    const value = await sandbox.github.githubToken({ repository_id: '123456789' });
+    handled.push(value);
+    return value;
+  };
   const request = (path: string, init: RequestInit = {}) => fetch(`${sandbox.broker.url}${path}`, init);
   const mint = async (body: unknown, headers: Record<string, string> = {}) =>
     request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}`, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
@@ -143,6 +148,25 @@ describe('the production server', () => {
       expect(text).toMatch(/voidkey_jwks_cache_hits_total\{idp="github-actions"\} \d+/);
       expect(text).toMatch(/voidkey_http_requests_total\{route="\/credentials\/mint",status="4xx",reason="request_invalid"\} \d+/);
       expect(text).not.toMatch(/repo:acme|127\.0\.0\.1|eyJ/);
+    });
+
+    it('leaks no token, credential or secret into the output, the audit file or /metrics', async () => {
+      await mint({ keys: ['AWS_DEPLOY', 'ARTIFACTS'] });
+      const metrics = await (await request('/metrics')).text();
+      const audit = readFileSync(auditFile, 'utf8');
+      const printed = sandbox.broker.output();
+      const secrets = [
+        ...handled,
+        sandbox.clientSecret,
+        ...[...sandbox.aws.issued, ...sandbox.minio.issued].flatMap((issued) => [issued.secretAccessKey, issued.sessionToken]),
+      ];
+      expect(handled.length).toBeGreaterThan(10);
+      for (const [name, text] of [['output', printed], ['audit file', audit], ['metrics', metrics]] as const) {
+        const leaked = secrets.filter((secret) => text.includes(secret));
+        expect({ name, leaked }).toEqual({ name, leaked: [] });
+      }
+      // The positive control: the audit file does name what was issued, by id.
+      expect(audit).toContain(sandbox.aws.issued.at(-1)!.accessKeyId);
     });
 
     it('reports ready when every IdP key set is fetchable', async () => {
