@@ -61,6 +61,43 @@ describe('the production server', () => {
       expect(await response.json()).toMatchObject({ error });
     });
 
+    it('pins status, error code and message for each bad input (the error matrix)', async () => {
+      const expired = await sandbox.github.githubToken({ repository_id: '123456789' }, { iat: Math.floor(Date.now() / 1000) - 900, expiresIn: 300 });
+      const stranger = await sandbox.github.githubToken({ sub: 'repo:evil/app:ref:refs/heads/main' });
+      const good = await token();
+      const rows: Array<[string, () => Promise<Response>, number, string, string]> = [
+        ['no token', () => request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"keys":["AWS_DEPLOY"]}' }), 401, 'token_missing', 'no OIDC token was presented'],
+        ['not a JWT', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: 'Bearer abc' }), 401, 'token_malformed', 'the token is not a compact JWS (three base64url parts)'],
+        ['bad Authorization scheme', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Basic ${good}` }), 400, 'request_invalid', "the Authorization header must be 'Bearer <token>'"],
+        ['expired', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${expired}` }), 401, 'token_expired', 'the token has expired'],
+        ['unknown subject', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${stranger}` }), 403, 'no_identity_matched', 'no configured identity matches this token'],
+        ['unknown key', () => mint({ keys: ['PROD_ADMIN'] }), 403, 'key_not_permitted', "this token may not mint 'PROD_ADMIN'"],
+        ['duration above the key maximum', () => mint({ keys: ['AWS_DEPLOY'], duration: 7200 }), 400, 'duration_invalid', "key 'AWS_DEPLOY' accepts a duration between 900 and 3600 seconds"],
+        ['token twice', () => mint({ keys: ['AWS_DEPLOY'], oidcToken: good }), 400, 'request_invalid', 'send the token in the body or in the Authorization header, not both'],
+        ['unknown field', () => mint({ keys: ['AWS_DEPLOY'], role: 'admin' }), 400, 'request_invalid', "unknown field 'role' in the request body"],
+        ['duplicate members', () => mint('{"keys":["AWS_DEPLOY"],"keys":["ARTIFACTS"]}'), 400, 'request_invalid', 'the request body has duplicate member names'],
+        ['token in the URL', () => request(`/credentials/keys?token=${good}`), 400, 'request_invalid', 'a token in the query string is refused (URLs get logged); use the Authorization header'],
+        ['idpName disagreeing', () => mint({ keys: ['AWS_DEPLOY'], idpName: 'gitlab' }), 400, 'idp_mismatch', "the token was issued by IdP 'github-actions', not 'gitlab'"],
+        ['text body', () => request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415, 'unsupported_media_type', 'send the request body as application/json'],
+        ['oversized body', () => mint({ keys: ['x'.repeat(70_000)] }), 413, 'payload_too_large', 'the request body is larger than 64 KiB'],
+        ['wrong method', () => request('/credentials/mint', { method: 'PUT' }), 405, 'method_not_allowed', 'this route does not answer that method'],
+        ['unknown route', () => request('/credentials/admin'), 404, 'not_found', 'no such route'],
+      ];
+      // Positive control on the same broker and token.
+      expect((await mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${good}` })).status).toBe(200);
+      for (const [name, send, status, error, message] of rows) {
+        const response = await send();
+        const body = (await response.json()) as Record<string, unknown>;
+        expect({ name, status: response.status, error: body.error, message: body.message, requestId: body.requestId }).toEqual({
+          name,
+          status,
+          error,
+          message,
+          requestId: response.headers.get('x-request-id'),
+        });
+      }
+    });
+
     it('mints every granted key with all: true and deduplicates keys', async () => {
       const all = (await (await mint({ all: true })).json()) as Record<string, unknown>;
       expect(Object.keys(all).sort()).toEqual(['ARTIFACTS', 'AWS_DEPLOY', 'AWS_READONLY']);
