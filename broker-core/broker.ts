@@ -234,8 +234,15 @@ export class Broker {
     // Retries fit inside the request's budget and never outlive the caller's token.
     const now = this.deps.clock();
     const deadline = Math.min(now + this.config.settings.upstreamTimeoutMs * 3, verified.expiresAt);
-    const signal = AbortSignal.timeout(Math.max(1, deadline - now));
-    const settled = await Promise.allSettled(plans.map((plan) => this.mintOne(plan, verified, request, signal, deadline)));
+    // A timer cleared with the request: AbortSignal.timeout's would outlive it by the whole budget.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('the request deadline passed')), Math.max(1, deadline - now));
+    let settled;
+    try {
+      settled = await Promise.allSettled(plans.map((plan) => this.mintOne(plan, verified, request, abort.signal, deadline)));
+    } finally {
+      clearTimeout(timer);
+    }
     const failures = new Map<string, BrokerError>();
     const minted: Array<{ plan: Plan; key: MintedKey; audited: AuditedCredential }> = [];
     settled.forEach((outcome, index) => {

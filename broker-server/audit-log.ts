@@ -25,7 +25,11 @@ export class AuditLog {
   private fd?: number;
   private readonly key?: KeyObject;
 
+  /** Audit records are not log lines: no log level may filter them out. */
+  private readonly stdoutSink: Logger;
+
   constructor(private readonly options: AuditLogOptions) {
+    this.stdoutSink = options.logger.child({}, { level: 'info' });
     if (options.signingKeyPem) {
       this.key = createPrivateKey(options.signingKeyPem);
       if (this.key.asymmetricKeyType !== 'ed25519') throw new Error('the audit signing key must be an Ed25519 private key (PEM)');
@@ -62,7 +66,7 @@ export class AuditLog {
     if (this.options.stdout) {
       attempted++;
       try {
-        this.options.logger.info({ audit: event, seq, hash }, 'audit');
+        this.stdoutSink.info({ audit: event, seq, hash }, 'audit');
         written++;
       } catch {
         this.options.onWriteFailure?.('stdout');

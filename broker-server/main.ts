@@ -53,16 +53,19 @@ async function main(): Promise<number> {
     return fail(`cannot start with ${configPath}: ${code ? `${code} ${(err as NodeJS.ErrnoException).path ?? ''}`.trim() : (err as Error).message}`);
   }
   const { logger } = runtime;
+  // Lifecycle events (listening, reload, shutdown) print at any log level: operators and
+  // supervisors rely on them.
+  const lifecycle = logger.child({}, { level: 'info' });
   const app = await createApp(runtime);
   await app.listen({ port, host: args.host ?? process.env.HOST ?? '0.0.0.0' });
   const address = app.getHttpServer().address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
-  logger.info({ port: boundPort, config: configPath, version: runtime.version }, 'voidkey broker listening');
+  lifecycle.info({ port: boundPort, config: configPath, version: runtime.version }, 'voidkey broker listening');
 
   process.on('SIGHUP', () => {
     try {
       runtime.reload();
-      logger.info({ config: configPath }, 'config reloaded');
+      lifecycle.info({ config: configPath }, 'config reloaded');
     } catch (err) {
       const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as NodeJS.ErrnoException).code ?? (err as Error).message];
       logger.error({ config: configPath, issues }, 'config reload refused: the running config stays in force');
@@ -73,14 +76,14 @@ async function main(): Promise<number> {
     if (closing) return;
     closing = true;
     runtime.accepting = false;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    lifecycle.info({ signal }, 'shutting down: finishing in-flight requests');
     const server = app.getHttpServer();
     server.closeIdleConnections();
     // In-flight requests get the upstream deadline to finish; then the rest is cut.
     setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
     void app.close().then(() => {
       runtime.close();
-      logger.info('stopped');
+      lifecycle.info('stopped');
       process.exit(0);
     });
   };

@@ -295,6 +295,27 @@ describe('lifecycle', () => {
     }
   });
 
+  it('keeps the stdout audit trail and lifecycle lines at any log level', async () => {
+    const sandbox = await startSandbox();
+    try {
+      const quiet = await startBrokerProcess({ config: sandbox.config, env: { BROKER_CLIENT_SECRET: sandbox.clientSecret }, args: ['--log-level', 'warn'] });
+      try {
+        const response = await fetch(`${quiet.url}/credentials/mint`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' })}`, 'x-request-id': 'quiet-broker-0001' },
+          body: '{"keys":["AWS_DEPLOY"]}',
+        });
+        expect(response.status).toBe(200);
+        await waitFor(() => quiet.auditEvents().some((event) => event.requestId === 'quiet-broker-0001'));
+        expect(quiet.logLines().filter((line) => line.msg === 'request')).toEqual([]); // info-level request logs are filtered
+      } finally {
+        await quiet.stop();
+      }
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('refuses to start when the audit file chain is damaged', async () => {
     const damaged = join(dir, 'damaged.jsonl');
     writeFileSync(damaged, '{"seq":0,"prevHash":"0","hash":"x","event":{}}\ngarbage\n');

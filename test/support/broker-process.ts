@@ -52,7 +52,11 @@ export async function startBrokerProcess(options: StartBrokerOptions): Promise<B
       .map((line) => JSON.parse(line) as Record<string, unknown>);
 
   const port = await new Promise<number>((done, fail) => {
-    const deadline = setTimeout(() => fail(new Error(`broker did not start within ${options.startTimeoutMs ?? 15_000} ms:\n${output}`)), options.startTimeoutMs ?? 15_000);
+    const deadline = setTimeout(() => {
+      clearInterval(poll);
+      child.kill('SIGKILL'); // never leave an orphaned broker behind
+      fail(new Error(`broker did not start within ${options.startTimeoutMs ?? 15_000} ms:\n${output}`));
+    }, options.startTimeoutMs ?? 15_000);
     const poll = setInterval(() => {
       const listening = logLines().find((line) => line.msg === 'voidkey broker listening');
       if (listening) {
