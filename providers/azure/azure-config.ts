@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AccessProviderConfig, ConfigProblem, DurationBounds, KeyConfig } from '../../broker-core';
+import { brokerAuthSchema, outputsSchema } from '../../broker-core/access/schema-fragments';
 
 /** An `accessProviders` entry of `type: azure` (Entra ID workload identity federation). */
 export interface AzureProviderConfig extends AccessProviderConfig {
@@ -36,16 +37,6 @@ export const ENTRA_TOKEN_LIFETIME = 3_600;
 
 const GUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 
-const brokerAuthSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    audience: { type: 'string', minLength: 1 },
-    expectedIssuer: { type: 'string', minLength: 1 },
-    expectedAudience: { type: 'string', minLength: 1 },
-  },
-} as const;
-
 export const azureProviderSchema = {
   type: 'object',
   additionalProperties: false,
@@ -68,17 +59,7 @@ export const azureKeySchema = {
     provider: { type: 'string', minLength: 1 },
     duration: { type: 'integer', minimum: 1 },
     maxDuration: { type: 'integer', minimum: 1 },
-    outputs: {
-      type: 'object',
-      minProperties: 1,
-      additionalProperties: {
-        oneOf: [
-          { type: 'string', minLength: 1 },
-          { type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string' } } },
-        ],
-        description: 'a provider field name (AccessToken, ExpiresOn, TenantId, ClientId) or {value: "static text"}',
-      },
-    },
+    outputs: outputsSchema,
     clientId: { type: 'string', pattern: GUID },
     scope: { type: 'string', maxLength: 1024, pattern: '^\\S+/\\.default$' },
     tenantId: { type: 'string', pattern: GUID },

@@ -1,4 +1,5 @@
 import type { AccessProviderConfig, ConfigProblem, DurationBounds, KeyConfig } from '../../broker-core';
+import { brokerAuthSchema, outputsSchema } from '../../broker-core/access/schema-fragments';
 
 /** An `accessProviders` entry of `type: gcp` (workload identity federation). */
 export interface GcpProviderConfig extends AccessProviderConfig {
@@ -36,16 +37,6 @@ export const MIN_LIFETIME = 60;
 const SERVICE_ACCOUNT_EMAIL = '^[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*\\.gserviceaccount\\.com$';
 const PROJECT_ID = '^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$';
 
-const brokerAuthSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    audience: { type: 'string', minLength: 1 },
-    expectedIssuer: { type: 'string', minLength: 1 },
-    expectedAudience: { type: 'string', minLength: 1 },
-  },
-} as const;
-
 export const gcpProviderSchema = {
   type: 'object',
   additionalProperties: false,
@@ -72,17 +63,7 @@ export const gcpKeySchema = {
     provider: { type: 'string', minLength: 1 },
     duration: { type: 'integer', minimum: 1 },
     maxDuration: { type: 'integer', minimum: 1 },
-    outputs: {
-      type: 'object',
-      minProperties: 1,
-      additionalProperties: {
-        oneOf: [
-          { type: 'string', minLength: 1 },
-          { type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string' } } },
-        ],
-        description: 'a provider field name (AccessToken, ExpireTime, ProjectId) or {value: "static text"}',
-      },
-    },
+    outputs: outputsSchema,
     serviceAccount: { type: 'string', maxLength: 254, pattern: SERVICE_ACCOUNT_EMAIL },
     scopes: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1, pattern: '^\\S+$' } },
     extendedLifetime: { type: 'boolean' },
