@@ -27,7 +27,7 @@ describe('docs/api.md', () => {
   });
 
   it('documents no code the broker does not have (besides the framework ones)', () => {
-    const framework = new Set(['ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA_TYPE', 'ERR_NOT_FOUND', 'ERR_METHOD_NOT_ALLOWED']);
+    const framework = new Set(['ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA_TYPE', 'ERR_NOT_FOUND', 'ERR_METHOD_NOT_ALLOWED', 'ERR_CONFIG_INVALID', 'ERR_STARTUP_FAILED']);
     for (const row of rows) expect(Object.hasOwn(REASONS, row.code) || framework.has(row.code)).toBe(true);
   });
 });
