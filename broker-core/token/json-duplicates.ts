@@ -13,7 +13,9 @@ export function hasDuplicateMembers(text: string): boolean {
       while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
       const top = stack[stack.length - 1];
       if (expectKey && top) {
-        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        const raw = text.slice(i + 1, end);
+        // Escapes (`\u0073ub` is `sub`) are decoded before comparing; plain names are taken as is.
+        const name = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
         if (top.has(name)) return true;
         top.add(name);
         expectKey = false;
