@@ -20,8 +20,3 @@ export function compileGlob(pattern: string): RegExp {
   }
   return new RegExp(`^${source}$`, 'u');
 }
-
-/** True when the glob matches every value of its position (`*`, `**`, `prefix:**`…). */
-export function isWildcardOnly(pattern: string): boolean {
-  return /^\**$/.test(pattern);
-}

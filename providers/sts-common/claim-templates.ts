@@ -9,11 +9,6 @@ export function isTemplate(text: string): boolean {
   return /\$\{claims\./.test(text);
 }
 
-/** The claim names a template reads (for config checks). */
-export function templateClaims(text: string): string[] {
-  return [...text.matchAll(PLACEHOLDER)].map((match) => match[1]!);
-}
-
 /**
  * Renders `${claims.NAME}` from the verified token (a name starting with `/` is a JSON
  * pointer). A missing claim, a non-scalar one, or a result outside `allowed` refuses the
