@@ -52,13 +52,17 @@ const USAGE = `usage: npm run bench -- [options]
   --sts-latency MS    add this much latency to every STS answer in the load phases (default 0)
   --log-level L       the broker's log level during the run (default warn)
   --pin               pin the broker to CPU 0, the sandbox and the load generator to CPU 1 (taskset)
-  --node-options=S    NODE_OPTIONS for every broker (e.g. --node-options=--max-old-space-size=128)
+  --node-options=S    NODE_OPTIONS for every broker (default: the production heap sizing of
+                      package.json's start script, --max-semi-space-size=16 --max-old-space-size=160; --node-options= for V8's defaults)
   --profile           run the main broker under --cpu-prof and summarise the top self-time functions
   --profile-dir DIR   keep the .cpuprofile in DIR (implies --profile; open it in Chrome DevTools)
   --wait-quiet S      first wait up to S seconds for other processes to leave the CPUs alone
   --json              print a JSON summary after the tables
   --json-file FILE    write the JSON summary to FILE
 `;
+
+/** The heap sizing `npm start`, the Dockerfile and the Kubernetes Deployment use. */
+const PRODUCTION_NODE_OPTIONS = '--max-semi-space-size=16 --max-old-space-size=160';
 
 interface Options {
   readonly scenarios: ReadonlySet<Scenario>;
@@ -125,7 +129,7 @@ function parseOptions(argv: string[]): Options | undefined {
     stsLatency,
     logLevel: values['log-level'],
     pin: values.pin,
-    nodeOptions: values['node-options'],
+    nodeOptions: values['node-options'] ?? PRODUCTION_NODE_OPTIONS,
     profile: values.profile || values['profile-dir'] !== undefined,
     profileDir: values['profile-dir'] === undefined ? undefined : resolve(values['profile-dir']),
     json: values.json,
