@@ -62,6 +62,8 @@ export interface AccessProviderFactory<C extends AccessProviderConfig = AccessPr
   /** Config fields whose values are secret: never logged, never echoed in errors. */
   readonly secretFields: readonly string[];
   durationBounds(provider: C, key: KeyConfig): DurationBounds;
+  /** Whether minting presents the broker's own token (then the config needs `brokerIdp`). Default: true. */
+  usesBrokerToken?(provider: C): boolean;
   /** Cross-field checks a schema cannot express, over the provider's entry and every key that uses it. */
   check?(provider: C, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[];
   create(provider: C, deps: ProviderDependencies): AccessProvider;

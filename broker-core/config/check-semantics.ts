@@ -60,6 +60,10 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
   config.accessProviders.forEach((provider, index) => {
     if (providerTypes.has(provider.name)) errors.push({ path: ['accessProviders', index, 'name'], message: `duplicate provider name '${provider.name}'` });
     providerTypes.set(provider.name, provider.type);
+    const factory = providers.get(provider.type);
+    if (!config.brokerIdp && factory && (factory.usesBrokerToken?.(provider) ?? true)) {
+      errors.push({ path: ['accessProviders', index], message: `a ${provider.type} provider presents the broker's own token: the config needs a 'brokerIdp'` });
+    }
     for (const field of ['endpoint', 'stsEndpoint', 'iamCredentialsEndpoint', 'authorityHost']) {
       if (typeof provider[field] === 'string') url(provider[field] as string, ['accessProviders', index, field]);
     }

@@ -121,6 +121,13 @@ describe('loadConfig', () => {
     expect(issuesOf(dup)[0]).toMatch(/^config\.yaml:5:3: Map keys must be unique/);
   });
 
+  it('refuses a provider that presents the broker token when no brokerIdp is configured', () => {
+    const withoutBrokerIdp = BASE.replace(/brokerIdp:\n( {2}.*\n)+/, '');
+    expect(issuesOf(withoutBrokerIdp)).toEqual([expect.stringMatching(/^config\.yaml:\d+:\d+: accessProviders\[0\]: a aws-sts provider presents the broker's own token: the config needs a 'brokerIdp'$/)]);
+    // ambient AWS needs none (positive control on the same file)
+    expect(load(withoutBrokerIdp.replace('    type: aws-sts\n', '    type: aws-sts\n    auth: ambient\n')).config.brokerIdp).toBeUndefined();
+  });
+
   it('refuses a policy that is not JSON', () => {
     const text = BASE.replace('        outputs: { AWS', '        policy: "{not json"\n        outputs: { AWS');
     expect(issuesOf(text)).toEqual([expect.stringMatching(/keys\.AWS\.policy: is not valid JSON/)]);

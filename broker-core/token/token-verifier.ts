@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { base64url, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { base64url, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
 import { checkServiceUrl } from '../config/urls';
@@ -131,15 +131,11 @@ function readHeader(token: string): ProtectedHeaderParameters {
   const parts = token.split('.');
   if (parts.length === 5) throw new TokenMalformed('encrypted tokens (JWE) are not accepted');
   if (parts.length !== 3) throw new TokenMalformed('the token is not a compact JWS (three base64url parts)');
-  let header: ProtectedHeaderParameters;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch (err) {
-    throw new TokenMalformed('the token header is not valid base64url JSON', { cause: err });
-  }
+  const { text, value } = decodeJsonSegment(parts[0]!, 'the token header is not valid base64url JSON');
+  if (hasDuplicateMembers(text)) throw new TokenMalformed('the token header has duplicate member names');
+  const header = value as ProtectedHeaderParameters;
   if (typeof header.alg !== 'string') throw new TokenMalformed('the token header has no algorithm');
   if (header.crit !== undefined) throw new TokenMalformed('the token names critical header extensions this broker does not understand');
-  if (hasDuplicateMembers(decodeSegment(parts[0]!))) throw new TokenMalformed('the token header has duplicate member names');
   if (header.alg === 'none' || header.alg.startsWith('HS')) {
     throw new TokenAlgNotAllowed(`tokens signed with ${header.alg} are never accepted`);
   }
@@ -150,18 +146,26 @@ function readHeader(token: string): ProtectedHeaderParameters {
 }
 
 function readPayload(token: string): JWTPayload {
-  let payload: JWTPayload;
-  try {
-    payload = decodeJwt(token);
-  } catch (err) {
-    throw new TokenMalformed('the token payload is not a valid JWT claims set', { cause: err });
-  }
-  if (hasDuplicateMembers(decodeSegment(token.split('.')[1]!))) throw new TokenMalformed('the token payload has duplicate claim names');
-  return payload;
+  const { text, value } = decodeJsonSegment(token.split('.')[1]!, 'the token payload is not a valid JWT claims set');
+  if (hasDuplicateMembers(text)) throw new TokenMalformed('the token payload has duplicate claim names');
+  return value as JWTPayload;
 }
 
-function decodeSegment(segment: string): string {
-  return new TextDecoder().decode(base64url.decode(segment));
+/**
+ * Each segment is decoded once, here: the duplicate-member check and the parse read the
+ * same text. Only a JSON object passes (what jose's own decoders accept).
+ */
+function decodeJsonSegment(segment: string, problem: string): { text: string; value: object } {
+  let text: string;
+  let value: unknown;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(base64url.decode(segment));
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new TokenMalformed(problem, { cause: err });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TokenMalformed(problem);
+  return { text, value };
 }
 
 function translateJoseError(err: unknown): BrokerError {

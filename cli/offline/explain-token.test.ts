@@ -3,7 +3,11 @@ import { ExitCode } from '../exit-codes';
 import { checkConfig } from './check-config';
 import { explainToken } from './explain-token';
 
-const CONFIG = `clientIdps:
+const CONFIG = `brokerIdp:
+  clientId: voidkey-broker
+  clientSecret: test-only
+  tokenEndpoint: https://idp.example.com/token
+clientIdps:
   - name: github-actions
     issuer: https://token.actions.githubusercontent.com
     audience: https://broker.example.com

@@ -1,4 +1,5 @@
-import { DEFAULT_SETTINGS, type BrokerError, type KeyConfig, type MintContext } from '../../broker-core';
+import { rejectionOf } from '../../test/support/outcomes';
+import { DEFAULT_SETTINGS, type KeyConfig, type MintContext } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
 import { startStsEmulator, type StsEmulator } from '../../test/support/sts-emulator';
 import { startTokenIssuer, type TokenIssuer } from '../../test/support/token-issuer';
@@ -46,14 +47,6 @@ describe('aws-sts provider', () => {
     },
     ...overrides,
   });
-  async function failure(promise: Promise<unknown>): Promise<BrokerError> {
-    try {
-      await promise;
-    } catch (err) {
-      return err as BrokerError;
-    }
-    throw new Error('expected a failure');
-  }
 
   describe('web identity', () => {
     it('sends exactly the documented AssumeRoleWithWebIdentity request and maps the answer', async () => {
@@ -102,7 +95,7 @@ describe('aws-sts provider', () => {
       await provider().mint(context(key()));
       sts.reset();
       sts.failNext(1, { code, message: 'canary-upstream-text' });
-      const error = await failure(provider().mint(context(key())));
+      const error = await rejectionOf(provider().mint(context(key())));
       expect(error.reason).toBe('provider_rejected');
       expect(error.message).not.toContain('canary-upstream-text');
       expect(error.detail).not.toContain('canary-upstream-text');
@@ -113,7 +106,7 @@ describe('aws-sts provider', () => {
       '%s is retried with backoff, then 503 provider_unavailable with Retry-After',
       async (code) => {
         sts.failNext('always', { code });
-        const error = await failure(provider().mint(context(key())));
+        const error = await rejectionOf(provider().mint(context(key())));
         sts.clearFaults();
         expect(error.reason).toBe('provider_unavailable');
         expect(error.retryAfterSeconds).toBeGreaterThan(0);
@@ -130,7 +123,7 @@ describe('aws-sts provider', () => {
 
     it('never retries past the deadline (the request budget or the caller token expiry)', async () => {
       sts.failNext('always', { code: 'Throttling' });
-      const error = await failure(provider().mint(context(key(), { deadline: Date.now() + 20 })));
+      const error = await rejectionOf(provider().mint(context(key(), { deadline: Date.now() + 20 })));
       sts.clearFaults();
       expect(error.reason).toBe('provider_unavailable');
       expect(sts.calls).toBe(1);
@@ -138,7 +131,7 @@ describe('aws-sts provider', () => {
 
     it('a hang ends in 504 provider_timeout within the provider timeout', async () => {
       sts.hangNext(1);
-      const error = await failure(provider().mint(context(key())));
+      const error = await rejectionOf(provider().mint(context(key())));
       expect(error.reason).toBe('provider_timeout');
       expect(sts.calls).toBe(1);
     });
@@ -152,7 +145,7 @@ describe('aws-sts provider', () => {
     ])('a 200 with a broken body (%s) → 502 provider_bad_response', async (_name, body, contentType) => {
       await expect(provider().mint(context(key()))).resolves.toBeDefined();
       sts.respondNext(1, { status: 200, body, contentType });
-      const error = await failure(provider().mint(context(key())));
+      const error = await rejectionOf(provider().mint(context(key())));
       expect(error.reason).toBe('provider_bad_response');
     });
 
@@ -210,13 +203,13 @@ describe('aws-sts provider', () => {
     it('refuses the mint (403 claim_value_invalid) when a template claim is missing, before any call', async () => {
       const { actor: _actor, ...claims } = context(tagged()).claims as Record<string, unknown>;
       void _actor;
-      const error = await failure(ambient().mint(context(tagged(), { claims })));
+      const error = await rejectionOf(ambient().mint(context(tagged(), { claims })));
       expect(error.reason).toBe('claim_value_invalid');
       expect(sts.calls).toBe(0);
     });
 
     it('refuses a claim value outside AWS character set rather than rewriting it', async () => {
-      const error = await failure(ambient().mint(context(tagged(), { claims: { ...context(tagged()).claims, actor: 'robert"); drop' } })));
+      const error = await rejectionOf(ambient().mint(context(tagged(), { claims: { ...context(tagged()).claims, actor: 'robert"); drop' } })));
       expect(error.reason).toBe('claim_value_invalid');
       expect(sts.calls).toBe(0);
       await expect(ambient().mint(context(tagged()))).resolves.toBeDefined();

@@ -74,6 +74,10 @@ export const awsStsDescriptor = {
   },
   outputFields: ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration'] as readonly string[],
   secretFields: ['externalId'] as readonly string[],
+  /** Ambient credentials are the broker's own AWS identity: no broker token is presented. */
+  usesBrokerToken(provider: AwsStsProviderConfig): boolean {
+    return provider.auth !== 'ambient';
+  },
   durationBounds(provider: AwsStsProviderConfig): DurationBounds {
     const max = provider.auth === 'ambient' ? MAX_CHAINED_DURATION : MAX_DURATION;
     return { min: MIN_DURATION, max, default: Math.min(max, provider.defaultDuration ?? (provider.auth === 'ambient' ? MAX_CHAINED_DURATION : 3600)) };
@@ -83,9 +87,6 @@ export const awsStsDescriptor = {
     const ambient = provider.auth === 'ambient';
     if (ambient && provider.defaultDuration !== undefined && provider.defaultDuration > MAX_CHAINED_DURATION) {
       problems.push({ path: [...providerPath, 'defaultDuration'], message: `ambient credentials chain roles, which AWS caps at ${MAX_CHAINED_DURATION} seconds` });
-    }
-    if (!ambient && provider.brokerAuth === undefined) {
-      // web identity needs the broker's token: brokerIdp is checked by the core.
     }
     for (const { path, key } of keys as ReadonlyArray<{ path: (string | number)[]; key: AwsStsKeyConfig }>) {
       const onlyAmbient = ['externalId', 'sessionTags', 'transitiveTagKeys', 'sourceIdentity'] as const;

@@ -27,6 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function configText(provider: Record<string, unknown> = {}, key: Record<string, unknown> = {}, settings: Record<string, unknown> = {}): string {
   return stringify({
     settings,
+    brokerIdp: { clientId: 'voidkey-broker', clientSecret: 'test-only', tokenEndpoint: 'https://idp.example.com/token' },
     clientIdps: [{ name: 'ci', issuer: 'https://ci.example.com', audience: 'voidkey' }],
     accessProviders: [{ name: 'azure-prod', type: 'azure', tenantId: TENANT, ...provider }],
     clientIdentities: [

@@ -7,6 +7,7 @@ const WIP = '//iam.googleapis.com/projects/123456789/locations/global/workloadId
 
 function configText(provider: Record<string, unknown> = {}, key: Record<string, unknown> = {}): string {
   return stringify({
+    brokerIdp: { clientId: 'voidkey-broker', clientSecret: 'test-only', tokenEndpoint: 'https://idp.example.com/token' },
     clientIdps: [{ name: 'ci', issuer: 'https://ci.example.com', audience: 'voidkey' }],
     accessProviders: [{ name: 'gcp-prod', type: 'gcp', workloadIdentityProvider: WIP, ...provider }],
     clientIdentities: [

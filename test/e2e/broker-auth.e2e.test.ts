@@ -1,4 +1,4 @@
-import { startSandbox, type Sandbox } from './sandbox';
+import { mintAsMain, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);
 
@@ -17,15 +17,7 @@ describe('brokerAuth expectations', () => {
     await sandbox?.close();
   });
 
-  const mint = async (keys: string[]) => {
-    const token = await sandbox.github.githubToken({ repository_id: '123456789' });
-    const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ keys }),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
+  const mint = (keys: string[]) => mintAsMain(sandbox, keys);
 
   it('mints when the broker token meets the provider expectations (positive control)', async () => {
     expect((await mint(['AWS_DEPLOY'])).status).toBe(200);

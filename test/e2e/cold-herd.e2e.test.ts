@@ -1,4 +1,4 @@
-import { startSandbox, type Sandbox } from './sandbox';
+import { mintAt, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);
 
@@ -12,14 +12,7 @@ describe('cold herd through the real server', () => {
     await sandbox?.close();
   });
 
-  const mint = async (token: string) => {
-    const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ keys: ['AWS_DEPLOY', 'ARTIFACTS'] }),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, { error?: string }> };
-  };
+  const mint = (token: string) => mintAt<Record<string, { error?: string }>>(sandbox.broker.url, token, ['AWS_DEPLOY', 'ARTIFACTS']);
 
   it('50 concurrent cold mints cause one JWKS fetch and one broker token request', async () => {
     expect(sandbox.github.counts.jwks).toBe(0);

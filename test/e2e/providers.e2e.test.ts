@@ -1,7 +1,7 @@
 import { startBrokerProcess } from '../support/broker-process';
 import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
 import { startGcpEmulator, type GcpEmulator } from '../support/gcp-emulator';
-import { startSandbox, type Sandbox } from './sandbox';
+import { mintAsMain, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);
 
@@ -73,15 +73,8 @@ clientIdentities:`,
     await entra?.close();
   });
 
-  const mint = async (keys: string[]) => {
-    const token = await sandbox.github.githubToken({ repository_id: '123456789' });
-    const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ keys }),
-    });
-    return { status: response.status, requestId: response.headers.get('x-request-id'), body: (await response.json()) as Record<string, { credentials?: Record<string, string>; error?: string; metadata?: Record<string, unknown> }> & { keys?: Record<string, { error: string }> } };
-  };
+  type Answer = Record<string, { credentials?: Record<string, string>; error?: string; metadata?: Record<string, unknown> }> & { keys?: Record<string, { error: string }> };
+  const mint = (keys: string[]) => mintAsMain<Answer>(sandbox, keys);
 
   it('mints four keys from four clouds in parallel', async () => {
     const response = await mint(['AWS_DEPLOY', 'ARTIFACTS', 'GCP_DEPLOY', 'AZURE_DEPLOY']);

@@ -42,3 +42,24 @@ export async function startSandbox(options: { brokerEnv?: Record<string, string>
     },
   };
 }
+
+export interface MintAnswer<B = Record<string, unknown>> {
+  readonly status: number;
+  readonly requestId: string | null;
+  readonly body: B;
+}
+
+/** POST /credentials/mint with the token as Bearer, as the CLI sends it. */
+export async function mintAt<B = Record<string, unknown>>(brokerUrl: string, token: string, keys: readonly string[]): Promise<MintAnswer<B>> {
+  const response = await fetch(`${brokerUrl}/credentials/mint`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ keys }),
+  });
+  return { status: response.status, requestId: response.headers.get('x-request-id'), body: (await response.json()) as B };
+}
+
+/** A mint for the sandbox's main GitHub identity (repository_id pinned). */
+export async function mintAsMain<B = Record<string, unknown>>(sandbox: Sandbox, keys: readonly string[]): Promise<MintAnswer<B>> {
+  return mintAt<B>(sandbox.broker.url, await sandbox.github.githubToken({ repository_id: '123456789' }), keys);
+}

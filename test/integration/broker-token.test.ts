@@ -1,9 +1,10 @@
+import { rejectionOf } from '../support/outcomes';
 import { exportJWK, exportPKCS8, generateKeyPair, decodeJwt } from 'jose';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerTokenSource, type BrokerError, type BrokerIdpConfig } from '../../broker-core';
+import { BrokerTokenSource, type BrokerIdpConfig } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
 import { startLocalIdp, type LocalIdp } from '../support/local-idp';
 
@@ -46,14 +47,6 @@ describe('broker token source', () => {
       timeoutMs: 2000,
       readFile: (path) => readFileSync(path, 'utf8'),
     });
-  async function failure(promise: Promise<unknown>): Promise<BrokerError> {
-    try {
-      await promise;
-    } catch (err) {
-      return err as BrokerError;
-    }
-    throw new Error('expected a failure');
-  }
 
   it.each([
     ['client_secret_basic', { clientId: 'basic', clientSecret: 'secret-basic' }],
@@ -69,7 +62,7 @@ describe('broker token source', () => {
     const tokens = source({ clientSecret: undefined, clientSecretFile: secretFile });
     await expect(tokens.token()).resolves.toMatch(/^ey/);
     writeFileSync(secretFile, 'rotated-wrong\n');
-    const error = await failure(tokens.token('other-audience'));
+    const error = await rejectionOf(tokens.token('other-audience'));
     expect(error.reason).toBe('broker_auth_failed');
   });
 
@@ -104,9 +97,9 @@ describe('broker token source', () => {
 
   it('maps a refused client to broker_auth_failed and an unavailable IdP to broker_auth_unavailable', async () => {
     await expect(source({}).token()).resolves.toBeDefined();
-    expect((await failure(source({ clientSecret: 'wrong' }).token())).reason).toBe('broker_auth_failed');
+    expect((await rejectionOf(source({ clientSecret: 'wrong' }).token())).reason).toBe('broker_auth_failed');
     idp.failNext(1, 503);
-    const unavailable = await failure(source({}).token());
+    const unavailable = await rejectionOf(source({}).token());
     expect(unavailable.reason).toBe('broker_auth_unavailable');
     expect(unavailable.retryAfterSeconds).toBeGreaterThan(0);
     expect(unavailable.message).not.toContain('secret');

@@ -1,4 +1,5 @@
-import { DEFAULT_SETTINGS, TokenVerifier, type BrokerError, type ClientIdpConfig } from '../../broker-core';
+import { outcomeOf } from '../support/outcomes';
+import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
 import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer';
 
@@ -35,14 +36,6 @@ describe('TokenVerifier against a real issuer', () => {
   });
   const verifier = (overrides: Partial<ClientIdpConfig> = {}) => new TokenVerifier([idp(overrides)], settings, { http, clock });
 
-  async function reasonOf(promise: Promise<unknown>): Promise<string> {
-    try {
-      await promise;
-    } catch (err) {
-      return (err as BrokerError).reason;
-    }
-    throw new Error('expected a refusal');
-  }
 
   it('verifies a GitHub-shaped token and returns its claims (positive control)', async () => {
     const verified = await verifier().verify(await issuer.githubToken());
@@ -70,48 +63,48 @@ describe('TokenVerifier against a real issuer', () => {
   it('refuses a token from an unknown issuer without any network call', async () => {
     const v = verifier();
     const before = { ...other.counts };
-    expect(await reasonOf(v.verify(await other.githubToken()))).toBe('issuer_unknown');
+    expect(await outcomeOf(v.verify(await other.githubToken()))).toBe('issuer_unknown');
     expect(other.counts).toEqual(before);
   });
 
   it('refuses an expired token, and accepts it within the clock skew', async () => {
     const token = await issuer.githubToken({}, { iat: Math.floor(now / 1000) - 400, expiresIn: 300 });
-    expect(await reasonOf(verifier().verify(token))).toBe('token_expired');
+    expect(await outcomeOf(verifier().verify(token))).toBe('token_expired');
     const recent = await issuer.githubToken({}, { iat: Math.floor(now / 1000) - 310, expiresIn: 300 });
     await expect(verifier().verify(recent)).resolves.toBeDefined();
   });
 
   it('refuses a token for another audience', async () => {
     await expect(verifier().verify(await issuer.githubToken())).resolves.toBeDefined();
-    expect(await reasonOf(verifier().verify(await issuer.githubToken({ aud: 'sts.amazonaws.com' })))).toBe('audience_mismatch');
+    expect(await outcomeOf(verifier().verify(await issuer.githubToken({ aud: 'sts.amazonaws.com' })))).toBe('audience_mismatch');
   });
 
   it('refuses a token signed by a key not in the JWKS', async () => {
     const stranger = await issuer.generateKey({ kid: issuer.activeKey.kid });
     await expect(verifier().verify(await issuer.githubToken())).resolves.toBeDefined();
-    expect(await reasonOf(verifier().verify(await issuer.githubToken({}, { key: stranger })))).toBe('signature_invalid');
+    expect(await outcomeOf(verifier().verify(await issuer.githubToken({}, { key: stranger })))).toBe('signature_invalid');
   });
 
   it('refuses alg none, HMAC and keys embedded in the token', async () => {
     const claims = issuer.githubClaims();
     await expect(verifier().verify(await issuer.sign(claims))).resolves.toBeDefined();
-    expect(await reasonOf(verifier().verify(issuer.unsignedToken(claims)))).toBe('algorithm_not_allowed');
-    expect(await reasonOf(verifier().verify(await issuer.hmacToken(claims)))).toBe('algorithm_not_allowed');
-    expect(await reasonOf(verifier().verify(await issuer.embeddedJwkToken(claims)))).toBe('token_malformed');
+    expect(await outcomeOf(verifier().verify(issuer.unsignedToken(claims)))).toBe('algorithm_not_allowed');
+    expect(await outcomeOf(verifier().verify(await issuer.hmacToken(claims)))).toBe('algorithm_not_allowed');
+    expect(await outcomeOf(verifier().verify(await issuer.embeddedJwkToken(claims)))).toBe('token_malformed');
   });
 
   it('refuses a token whose idpName disagrees with its issuer', async () => {
     await expect(verifier().verify(await issuer.githubToken(), 'gh')).resolves.toBeDefined();
-    expect(await reasonOf(verifier().verify(await issuer.githubToken(), 'gitlab'))).toBe('idp_mismatch');
+    expect(await outcomeOf(verifier().verify(await issuer.githubToken(), 'gitlab'))).toBe('idp_mismatch');
   });
 
   it('refuses a token larger than the limit before parsing it', async () => {
     const big = await issuer.githubToken({ padding: 'x'.repeat(20_000) });
-    expect(await reasonOf(verifier().verify(big))).toBe('token_too_large');
+    expect(await outcomeOf(verifier().verify(big))).toBe('token_too_large');
   });
 
   it('reports the IdP as unavailable when the JWKS cannot be fetched', async () => {
     issuer.failJwks('always', 500);
-    expect(await reasonOf(verifier().verify(await issuer.githubToken()))).toBe('idp_unavailable');
+    expect(await outcomeOf(verifier().verify(await issuer.githubToken()))).toBe('idp_unavailable');
   });
 });
