@@ -1,7 +1,9 @@
-import { importJWK, type CryptoKey, type JWK, type JWSHeaderParameters } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import type { JWK, JWSHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import { IdpUnavailable, TokenKeyNotFound } from '../errors';
 import { HttpError, type HttpClient } from '../http';
+import { importPublicJwk, keyFitsAlgorithm } from './jws';
 
 export interface KeySetOptions {
   readonly idpName: string;
@@ -32,7 +34,8 @@ const MIN_RSA_BITS = 2048;
 
 interface CachedKey {
   readonly jwk: JWK;
-  readonly imported: Map<string, Promise<CryptoKey | Uint8Array>>;
+  /** Imported once, when the key set is read. */
+  readonly key: KeyObject;
 }
 
 /**
@@ -56,7 +59,7 @@ export class KeySetCache {
   }
 
   /** The verification key for a token header, fetching the key set when needed. */
-  async keyFor(header: JWSHeaderParameters): Promise<CryptoKey | Uint8Array> {
+  async keyFor(header: JWSHeaderParameters): Promise<KeyObject> {
     const now = this.options.clock();
     if (!this.loaded) {
       await this.refresh();
@@ -82,7 +85,7 @@ export class KeySetCache {
         detail: `idp ${this.options.idpName}: no usable key for kid=${String(header.kid)} alg=${String(header.alg)}`,
       });
     }
-    return this.importKey(key, header.alg!);
+    return key.key;
   }
 
   /** Fetches the key set now (single-flight). Rejects with IdpUnavailable. */
@@ -100,7 +103,11 @@ export class KeySetCache {
       const body = await this.getJson(jwksUri, 'JWKS');
       const keys = (body as { keys?: unknown }).keys;
       if (!Array.isArray(keys)) throw this.unavailable('the JWKS has no "keys" array');
-      this.keys = keys.filter(isUsableSigningKey).map((jwk) => ({ jwk, imported: new Map() }));
+      // A key that is not a well-formed public key is skipped, as if it were not published.
+      this.keys = keys.filter(isUsableSigningKey).flatMap((jwk) => {
+        const key = importPublicJwk(jwk);
+        return key ? [{ jwk, key }] : [];
+      });
       this.fetchedAt = this.options.clock();
       this.options.observer?.fetched(this.options.idpName, 'ok');
     } catch (err) {
@@ -156,29 +163,11 @@ export class KeySetCache {
     const alg = header.alg;
     if (!alg) return undefined;
     const candidates = this.keys.filter(
-      (k) => (header.kid === undefined || k.jwk.kid === header.kid) && (k.jwk.alg === undefined || k.jwk.alg === alg) && ktyFor(alg, k.jwk),
+      (k) => (header.kid === undefined || k.jwk.kid === header.kid) && (k.jwk.alg === undefined || k.jwk.alg === alg) && keyFitsAlgorithm(k.key, alg),
     );
     // Without a kid the choice must be unambiguous.
     return candidates.length === 1 || (header.kid !== undefined && candidates.length > 0) ? candidates[0] : undefined;
   }
-
-  private importKey(key: CachedKey, alg: string): Promise<CryptoKey | Uint8Array> {
-    let imported = key.imported.get(alg);
-    if (!imported) {
-      imported = importJWK(key.jwk, alg);
-      key.imported.set(alg, imported);
-    }
-    return imported;
-  }
-}
-
-function ktyFor(alg: string, jwk: JWK): boolean {
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return jwk.kty === 'RSA';
-  if (alg === 'ES256') return jwk.kty === 'EC' && jwk.crv === 'P-256';
-  if (alg === 'ES384') return jwk.kty === 'EC' && jwk.crv === 'P-384';
-  if (alg === 'ES512') return jwk.kty === 'EC' && jwk.crv === 'P-521';
-  if (alg === 'EdDSA' || alg === 'Ed25519') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
-  return false;
 }
 
 /** Only public keys fit for signature verification: no `oct`, no `use: enc`, RSA ≥ 2048 bits. */

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import { base64url, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
 import { checkServiceUrl } from '../config/urls';
-import type {
-  BrokerError} from '../errors';
 import {
   IdpMismatch,
   TokenAlgNotAllowed,
@@ -20,6 +18,7 @@ import {
 } from '../errors';
 import type { HttpClient } from '../http';
 import { hasDuplicateMembers } from './json-duplicates';
+import { decodeBase64url, signatureValid } from './jws';
 import { KeySetCache, type KeySetObserver } from './key-set-cache';
 
 export interface VerifiedToken {
@@ -99,28 +98,16 @@ export class TokenVerifier {
     }
 
     const key = await entry.keys.keyFor(header);
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, key, {
-        issuer: entry.idp.issuer,
-        audience: entry.idp.allowAnyAudience ? undefined : entry.idp.audience,
-        algorithms,
-        clockTolerance: this.settings.clockSkewSeconds,
-        requiredClaims: ['exp', 'sub'],
-        currentDate: new Date(this.deps.clock()),
-      }));
-    } catch (err) {
-      throw translateJoseError(err);
-    }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > MAX_SUBJECT_LENGTH) {
-      throw new TokenClaimInvalid(`the token's subject must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
-    }
-    const now = this.deps.clock() / 1000;
-    const skew = this.settings.clockSkewSeconds;
-    if (payload.iat !== undefined && payload.iat > now + skew) throw new TokenNotYetValid('the token claims to be issued in the future');
+    if (!signatureValid(token, header.alg!, key)) throw new TokenSignatureInvalid('the token signature is invalid');
+    const payload = checkClaims(unverified, {
+      issuer: entry.idp.issuer,
+      audience: entry.idp.allowAnyAudience ? undefined : entry.idp.audience,
+      now: Math.floor(this.deps.clock() / 1000),
+      skew: this.settings.clockSkewSeconds,
+    });
     const maxLifetime = entry.idp.maxTokenLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
-    const lifetime = payload.exp! - (payload.iat ?? now);
-    if (lifetime > maxLifetime + skew) {
+    const lifetime = payload.exp - (payload.iat ?? this.deps.clock() / 1000);
+    if (lifetime > maxLifetime + this.settings.clockSkewSeconds) {
       throw new TokenClaimInvalid(`the token lives longer than IdP '${entry.idp.name}' allows (${maxLifetime} s)`, { detail: `lifetime=${Math.round(lifetime)}s` });
     }
     return { idp: entry.idp, subject: payload.sub, claims: payload, expiresAt: payload.exp! * 1000 };
@@ -155,11 +142,15 @@ function readPayload(token: string): JWTPayload {
  * Each segment is decoded once, here: the duplicate-member check and the parse read the
  * same text. Only a JSON object passes (what jose's own decoders accept).
  */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function decodeJsonSegment(segment: string, problem: string): { text: string; value: object } {
   let text: string;
   let value: unknown;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(base64url.decode(segment));
+    const bytes = decodeBase64url(segment);
+    if (bytes === undefined) throw new TokenMalformed(problem);
+    text = UTF8.decode(bytes);
     value = JSON.parse(text);
   } catch (err) {
     throw new TokenMalformed(problem, { cause: err });
@@ -168,25 +159,53 @@ function decodeJsonSegment(segment: string, problem: string): { text: string; va
   return { text, value };
 }
 
-function translateJoseError(err: unknown): BrokerError {
-  const code = (err as { code?: string }).code;
-  const claim = (err as { claim?: string }).claim;
-  switch (code) {
-    case 'ERR_JWT_EXPIRED':
-      return new TokenExpired('the token has expired');
-    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-      return new TokenSignatureInvalid('the token signature is invalid');
-    case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return new TokenAlgNotAllowed('the token\'s algorithm is not allowed');
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (claim === 'aud') return new TokenAudienceMismatch('the token\'s audience is not accepted by this broker');
-      if (claim === 'nbf' || claim === 'iat') return new TokenNotYetValid('the token is not valid yet');
-      return new TokenClaimInvalid(`the token's '${claim}' claim is missing or invalid`);
-    case 'ERR_JWS_INVALID':
-    case 'ERR_JWT_INVALID':
-    case 'ERR_JOSE_NOT_SUPPORTED':
-      return new TokenMalformed('the token is malformed', { cause: err });
-    default:
-      return new TokenSignatureInvalid('the token could not be verified', { cause: err });
+interface ClaimRules {
+  readonly issuer: string;
+  /** Any one of these; undefined: any audience (the IdP's `allowAnyAudience`). */
+  readonly audience?: string | readonly string[];
+  /** Seconds since the epoch, whole (as RFC 7519's NumericDate is compared). */
+  readonly now: number;
+  readonly skew: number;
+}
+
+type CheckedClaims = JWTPayload & { readonly sub: string; readonly exp: number };
+
+/**
+ * RFC 7519 §4.1 checks on a claims set whose signature has been verified, in jose's
+ * order and with its comparisons (test/integration/jws-differential.test.ts): required
+ * `iss`, `aud`, `sub`, `exp`; `exp` must lie ahead and `nbf`/`iat` not ahead, within the
+ * skew; NumericDates must be numbers.
+ */
+function checkClaims(claims: JWTPayload, rules: ClaimRules): CheckedClaims {
+  for (const claim of ['iss', ...(rules.audience === undefined ? [] : ['aud']), 'sub', 'exp']) {
+    if (!Object.hasOwn(claims, claim)) {
+      if (claim === 'aud') throw new TokenAudienceMismatch('the token has no audience (aud)');
+      throw new TokenClaimInvalid(`the token's '${claim}' claim is missing`);
+    }
   }
+  if (claims.iss !== rules.issuer) throw new TokenClaimInvalid('the token\'s \'iss\' claim is not the IdP\'s issuer');
+  if (rules.audience !== undefined && !audienceIncludes(claims.aud, rules.audience)) {
+    throw new TokenAudienceMismatch('the token\'s audience is not accepted by this broker');
+  }
+  numericDate(claims, 'iat');
+  if (numericDate(claims, 'nbf') > rules.now + rules.skew) throw new TokenNotYetValid('the token is not valid yet');
+  if (numericDate(claims, 'exp') <= rules.now - rules.skew) throw new TokenExpired('the token has expired');
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > MAX_SUBJECT_LENGTH) {
+    throw new TokenClaimInvalid(`the token's subject must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+  }
+  if (claims.iat !== undefined && claims.iat > rules.now + rules.skew) throw new TokenNotYetValid('the token claims to be issued in the future');
+  return claims as CheckedClaims;
+}
+
+/** A NumericDate claim's value; NaN when absent (every comparison with it is false). */
+function numericDate(claims: JWTPayload, claim: 'iat' | 'nbf' | 'exp'): number {
+  const value = claims[claim];
+  if (value === undefined) return Number.NaN;
+  if (typeof value !== 'number') throw new TokenClaimInvalid(`the token's '${claim}' claim must be a number`);
+  return value;
+}
+
+function audienceIncludes(aud: unknown, audience: string | readonly string[]): boolean {
+  const accepted: readonly unknown[] = typeof audience === 'string' ? [audience] : audience;
+  return typeof aud === 'string' ? accepted.includes(aud) : Array.isArray(aud) && accepted.some((one) => aud.includes(one));
 }
