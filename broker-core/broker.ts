@@ -35,6 +35,16 @@ export interface MintRequest {
   readonly idpName?: string;
   readonly requestId: string;
   readonly client: ClientInfo;
+  /**
+   * Filled in by the broker: how long the request waited on access providers (wall
+   * time of the parallel provider phase, performance.now milliseconds), so that a server
+   * can tell the broker's own time from the cloud's.
+   */
+  readonly timings?: RequestTimings;
+}
+
+export interface RequestTimings {
+  upstreamMs: number;
 }
 
 export interface MintedKey {
@@ -238,10 +248,12 @@ export class Broker {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('the request deadline passed')), Math.max(1, deadline - now));
     let settled;
+    const upstreamFrom = performance.now();
     try {
       settled = await Promise.allSettled(plans.map((plan) => this.mintOne(plan, verified, request, abort.signal, deadline)));
     } finally {
       clearTimeout(timer);
+      if (request.timings) request.timings.upstreamMs += performance.now() - upstreamFrom;
     }
     const failures = new Map<string, BrokerError>();
     const minted: Array<{ plan: Plan; key: MintedKey; audited: AuditedCredential }> = [];

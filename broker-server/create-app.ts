@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { RequestInvalid } from '../broker-core';
+import { RequestInvalid, type RequestTimings } from '../broker-core';
 import { hasDuplicateMembers } from '../broker-core/token/json-duplicates';
 import { CredentialsController } from './credentials.controller';
 import { BrokerErrorFilter, reasonOf } from './error-filter';
@@ -40,6 +40,8 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   const fastify = app.getHttpAdapter().getInstance();
 
   // JSON only, parsed strictly: duplicate member names are ambiguous, so refused.
+  // Filled in by the credentials routes: the time a request waited on access providers.
+  fastify.decorateRequest('voidkeyTimings', null);
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
     const text = body as string;
@@ -84,6 +86,8 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     runtime.metrics.httpRequest(route, reply.statusCode, reasonOf(request));
+    const timings = request.voidkeyTimings;
+    if (timings) runtime.metrics.brokerTime(route, (reply.elapsedTime - timings.upstreamMs) / 1000);
     runtime.logger.info(
       { requestId: request.id, method: request.method, route: route ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
@@ -91,4 +95,10 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   });
   await app.init();
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    voidkeyTimings: RequestTimings | null;
+  }
 }

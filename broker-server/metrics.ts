@@ -35,6 +35,13 @@ export class BrokerMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  private readonly brokerDuration = new Histogram({
+    name: 'voidkey_request_broker_seconds',
+    help: "Time a credentials request spent in the broker itself: from its arrival to its answer, less the wait on access providers",
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   private readonly providerErrors = new Counter({
     name: 'voidkey_provider_errors_total',
     help: 'Failed access provider calls by provider and reason',
@@ -88,6 +95,11 @@ export class BrokerMetrics {
   httpRequest(route: string | undefined, status: number, reason: string | undefined): void {
     const known = route !== undefined && KNOWN_ROUTES.has(route) ? route : 'other';
     this.requests.inc({ route: known, status: `${Math.floor(status / 100)}xx`, reason: reason ?? (status < 400 ? 'ok' : 'error') });
+  }
+
+  /** The broker's own share of a credentials request (`route` is a known route or 'other'). */
+  brokerTime(route: string | undefined, seconds: number): void {
+    this.brokerDuration.observe({ route: route !== undefined && KNOWN_ROUTES.has(route) ? route : 'other' }, Math.max(0, seconds));
   }
 
   auditWriteFailed(sink: 'stdout' | 'file'): void {

@@ -181,6 +181,12 @@ describe('the production server', () => {
       const text = await (await request('/metrics')).text();
       expect(text).toMatch(/voidkey_requests_total\{action="mint",outcome="allowed",reason="ok"\} \d+/);
       expect(text).toMatch(/voidkey_provider_call_duration_seconds_count\{provider="aws-sandbox",type="aws-sts",outcome="ok"\} \d+/);
+      // The broker's own share: every mint counted, each below the whole request's time.
+      const brokerCount = Number(/voidkey_request_broker_seconds_count\{route="\/credentials\/mint"\} (\d+)/.exec(text)?.[1]);
+      const mintCount = Number(/voidkey_http_requests_total\{route="\/credentials\/mint",status="2xx",reason="ok"\} (\d+)/.exec(text)?.[1]);
+      expect(mintCount).toBeGreaterThan(0);
+      expect(brokerCount).toBeGreaterThanOrEqual(mintCount);
+      expect(text).toMatch(/voidkey_request_broker_seconds_bucket\{le="1",route="\/credentials\/mint"\} \d+/);
       expect(text).toMatch(/voidkey_jwks_fetches_total\{idp="github-actions",outcome="ok"\} 1/);
       expect(text).toMatch(/voidkey_jwks_cache_hits_total\{idp="github-actions"\} \d+/);
       expect(text).toMatch(/voidkey_http_requests_total\{route="\/credentials\/mint",status="4xx",reason="request_invalid"\} \d+/);

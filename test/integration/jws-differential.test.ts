@@ -6,7 +6,7 @@
  * claim sets with every claim missing, mistyped, early or late. Any disagreement fails.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { CompactSign, exportJWK, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { CompactSign, exportJWK, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { importPublicJwk, keyFitsAlgorithm, signatureValid, SIGNATURE_ALGORITHMS } from '../../broker-core/token/jws';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
