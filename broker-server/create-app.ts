@@ -80,8 +80,12 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
     }
   });
   // While draining, every answer closes its connection so keep-alive clients let go.
-  fastify.addHook('onSend', async (_request, reply) => {
+  fastify.addHook('onSend', async (request, reply) => {
     if (!runtime.accepting) reply.header('connection', 'close');
+    // W3C Server-Timing: how long this answer waited on access providers, so a caller can
+    // tell the broker's time from the cloud's.
+    const timings = request.voidkeyTimings;
+    if (timings) reply.header('server-timing', `upstream;dur=${timings.upstreamMs.toFixed(2)}`);
   });
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;

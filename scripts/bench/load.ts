@@ -20,6 +20,11 @@ export interface LoadResult {
   readonly timeouts: number;
   /** Latency of every answered request (any status). */
   readonly latency: Percentiles;
+  /**
+   * Open loop only: each answer's latency less the upstream wait its `Server-Timing`
+   * header reports — what the broker, the machine and the load generator added.
+   */
+  readonly lessUpstream?: Percentiles;
 }
 
 export interface Percentiles {
@@ -96,6 +101,7 @@ export async function openLoop(options: { url: string; rate: number; seconds: nu
   const target = new URL(options.url);
   const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 });
   const latencies: number[] = [];
+  const lessUpstream: number[] = [];
   const statuses: Record<string, number> = {};
   let errors = 0;
   let timeouts = 0;
@@ -119,7 +125,10 @@ export async function openLoop(options: { url: string; rate: number; seconds: nu
       (res) => {
         res.resume();
         res.on('end', () => {
-          latencies.push(performance.now() - due);
+          const latency = performance.now() - due;
+          latencies.push(latency);
+          const upstream = /upstream;dur=([0-9.]+)/.exec(String(res.headers['server-timing'] ?? ''));
+          if (upstream) lessUpstream.push(latency - Number(upstream[1]));
           statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
           finish();
         });
@@ -153,7 +162,17 @@ export async function openLoop(options: { url: string; rate: number; seconds: nu
   agent.destroy();
   const completed = Object.values(statuses).reduce((a, b) => a + b, 0);
   const non2xx = Object.entries(statuses).reduce((n, [status, count]) => (status.startsWith('2') ? n : n + count), 0);
-  return { seconds, completed, perSecond: completed / seconds, statuses, non2xx, errors, timeouts, latency: percentiles(latencies) };
+  return {
+    seconds,
+    completed,
+    perSecond: completed / seconds,
+    statuses,
+    non2xx,
+    errors,
+    timeouts,
+    latency: percentiles(latencies),
+    ...(lessUpstream.length > 0 ? { lessUpstream: percentiles(lessUpstream) } : {}),
+  };
 }
 
 /** Sends one request and returns its status, body and time in ms. */

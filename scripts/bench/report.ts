@@ -33,6 +33,12 @@ export interface ScenarioRow {
     readonly mintMeanMs?: number;
     /** Mean of `voidkey_provider_call_duration_seconds` over the phase: one STS call as the broker saw it. */
     readonly providerCallMeanMs?: number;
+    /**
+     * `voidkey_request_broker_seconds` over the phase: the broker's own share of each mint
+     * (arrival to answer, less the wait on STS), as the broker measured it. Quantiles are
+     * interpolated within histogram buckets, as Prometheus's histogram_quantile does.
+     */
+    readonly brokerShare?: { readonly count: number; readonly p50Ms: number; readonly p99Ms: number; readonly under10msPercent: number };
     /** Time in GC (prom-client's gc histogram) over the phase, percent of wall time. */
     readonly gcPercent: number;
     readonly minorGcsPer1000: number;

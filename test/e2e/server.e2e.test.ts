@@ -44,6 +44,9 @@ describe('the production server', () => {
       const response = await mint({ keys: ['AWS_DEPLOY'] });
       expect(response.status).toBe(200);
       expect(response.headers.get('cache-control')).toBe('no-store');
+      // How long the answer waited on STS: the caller can tell the broker's time from the cloud's.
+      expect(response.headers.get('server-timing')).toMatch(/^upstream;dur=\d+\.\d{2}$/);
+      expect(Number(/dur=(.*)/.exec(response.headers.get('server-timing')!)![1])).toBeGreaterThan(0);
     });
 
     it.each([
