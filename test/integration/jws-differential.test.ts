@@ -139,7 +139,8 @@ describe('node:crypto signature verification agrees with jose', () => {
     expect(keyFitsAlgorithm(p256, 'HS256')).toBe(false);
     expect(importPublicJwk({ kty: 'RSA', n: '!!', e: 'AQAB' })).toBeUndefined();
     expect(importPublicJwk({ kty: 'oct', k: 'c2VjcmV0' })).toBeUndefined();
-    const { d: _, ...publicPart } = await exportJWK(keys[0]!.privateKey);
+    const privateJwk = await exportJWK(keys[0]!.privateKey);
+    const publicPart = Object.fromEntries(Object.entries(privateJwk).filter(([name]) => ['kty', 'n', 'e'].includes(name)));
     expect(importPublicJwk(publicPart)).toBeDefined();
   });
 
