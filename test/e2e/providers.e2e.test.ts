@@ -1,4 +1,3 @@
-import { startBrokerProcess } from '../support/broker-process';
 import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
 import { startGcpEmulator, type GcpEmulator } from '../support/gcp-emulator';
 import { mintAsMain, startSandbox, type Sandbox } from './sandbox';
@@ -30,7 +29,6 @@ describe('AWS, MinIO, GCP and Azure in one mint', () => {
       trust: { ...trust, audience: 'api://AzureADTokenExchange' },
       federatedCredentials: [{ tenantId: TENANT, clientId: CLIENT, issuer: sandbox.brokerIdp.issuer, subject: 'voidkey-broker' }],
     });
-    await sandbox.broker.stop();
     const config = sandbox.config
       .replace(
         'clientIdentities:',
@@ -64,8 +62,7 @@ clientIdentities:`,
           AZURE_TENANT_ID: TenantId
   - name: app-any-branch`,
       );
-    const broker = await startBrokerProcess({ config, env: { BROKER_CLIENT_SECRET: sandbox.clientSecret } });
-    Object.assign(sandbox, { broker });
+    await sandbox.restartBroker(config);
   });
   afterAll(async () => {
     await sandbox?.close();

@@ -13,9 +13,13 @@ export interface Sandbox {
   readonly brokerIdp: LocalIdp;
   readonly aws: StsEmulator;
   readonly minio: StsEmulator;
+  /** The running broker; `restartBroker` swaps it. */
   readonly broker: BrokerProcess;
   readonly clientSecret: string;
   readonly config: string;
+  /** Stops the broker and starts another on `config` (the sandbox's secret in its environment). */
+  restartBroker(config: string): Promise<BrokerProcess>;
+  /** Stops the current broker and every local service. */
   close(): Promise<void>;
 }
 
@@ -28,16 +32,24 @@ export async function startSandbox(options: { brokerEnv?: Record<string, string>
   const minio = await startStsEmulator({ flavor: 'minio', trust, minioRoleArn: MINIO_ROLE });
   const config = (options.transformConfig ?? ((text: string) => text))(sandboxConfigText({ github, brokerIdp, aws, minio }));
   const broker = await startBrokerProcess({ config, env: { BROKER_CLIENT_SECRET: clientSecret, ...options.brokerEnv } });
+  let current = broker;
   return {
     github,
     brokerIdp,
     aws,
     minio,
-    broker,
+    get broker() {
+      return current;
+    },
     clientSecret,
     config,
+    async restartBroker(text: string) {
+      await current.stop();
+      current = await startBrokerProcess({ config: text, env: { BROKER_CLIENT_SECRET: clientSecret, ...options.brokerEnv } });
+      return current;
+    },
     async close() {
-      await broker.stop();
+      await current.stop();
       await Promise.all([github.close(), brokerIdp.close(), aws.close(), minio.close()]);
     },
   };

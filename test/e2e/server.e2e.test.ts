@@ -298,6 +298,52 @@ describe('lifecycle', () => {
     }
   });
 
+  it('still stops on SIGTERM when whatever read its standard output has gone', async () => {
+    const sandbox = await startSandbox();
+    try {
+      const mintOnce = async () =>
+        (
+          await fetch(`${sandbox.broker.url}/credentials/mint`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' })}` },
+            body: '{"keys":["AWS_DEPLOY"]}',
+          })
+        ).status;
+      expect(await mintOnce()).toBe(200); // positive control, with its log reader there
+      // The log collector dies while the broker is idle: its next write to stdout, the
+      // shutdown line, fails with EPIPE (this once left brokers retrying it forever).
+      sandbox.broker.child.stdout!.destroy();
+      const exited = await Promise.race([sandbox.broker.stop('SIGTERM'), new Promise((done) => setTimeout(() => done('still running after 5 s'), 5_000))]);
+      expect(exited).toBe(0);
+    } finally {
+      sandbox.broker.child.kill('SIGKILL');
+      await sandbox.close();
+    }
+  });
+
+  it('fails closed when the only audit sink is standard output and its reader has gone', async () => {
+    const sandbox = await startSandbox({ transformConfig: withServerSection('  audit:\n    stdout: true\n    failClosed: true\n') });
+    try {
+      const mintOnce = async () => {
+        const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' })}` },
+          body: '{"keys":["AWS_DEPLOY"]}',
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      expect((await mintOnce()).status).toBe(200); // positive control
+      sandbox.broker.child.stdout!.destroy();
+      const refused = await mintOnce();
+      expect(refused).toMatchObject({ status: 503, body: { error: 'audit_unavailable' } });
+      expect(JSON.stringify(refused.body)).not.toMatch(/ASIA/);
+      const metrics = await (await fetch(`${sandbox.broker.url}/metrics`)).text();
+      expect(metrics).toMatch(/voidkey_audit_write_failures_total\{sink="stdout"\} [1-9]/);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('fails closed (503, nothing issued) when audit.failClosed is set and no sink can write', async () => {
     const sandbox = await startSandbox({ transformConfig: withServerSection('  audit:\n    stdout: false\n    file: /dev/full\n    failClosed: true\n') });
     try {
