@@ -11,7 +11,8 @@ import type { JWK } from 'jose';
  * answers on the same tokens.
  */
 
-const MIN_RSA_BITS = 2048;
+/** RFC 7518 §3.3 and §3.5: RSA keys of at least 2048 bits. */
+export const MIN_RSA_BITS = 2048;
 
 interface AlgorithmRule {
   /** The digest `crypto.verify` takes; null for EdDSA. */

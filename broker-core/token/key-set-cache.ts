@@ -3,7 +3,7 @@ import type { JWK, JWSHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import { IdpUnavailable, TokenKeyNotFound } from '../errors';
 import { HttpError, type HttpClient } from '../http';
-import { importPublicJwk, keyFitsAlgorithm } from './jws';
+import { importPublicJwk, keyFitsAlgorithm, MIN_RSA_BITS } from './jws';
 
 export interface KeySetOptions {
   readonly idpName: string;
@@ -30,7 +30,6 @@ export interface KeySetObserver {
 }
 
 const MAX_JWKS_BYTES = 256 * 1024;
-const MIN_RSA_BITS = 2048;
 
 interface CachedKey {
   readonly jwk: JWK;

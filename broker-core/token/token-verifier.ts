@@ -110,7 +110,7 @@ export class TokenVerifier {
     if (lifetime > maxLifetime + this.settings.clockSkewSeconds) {
       throw new TokenClaimInvalid(`the token lives longer than IdP '${entry.idp.name}' allows (${maxLifetime} s)`, { detail: `lifetime=${Math.round(lifetime)}s` });
     }
-    return { idp: entry.idp, subject: payload.sub, claims: payload, expiresAt: payload.exp! * 1000 };
+    return { idp: entry.idp, subject: payload.sub, claims: payload, expiresAt: payload.exp * 1000 };
   }
 }
 
@@ -138,12 +138,12 @@ function readPayload(token: string): JWTPayload {
   return value as JWTPayload;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Each segment is decoded once, here: the duplicate-member check and the parse read the
  * same text. Only a JSON object passes (what jose's own decoders accept).
  */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
 function decodeJsonSegment(segment: string, problem: string): { text: string; value: object } {
   let text: string;
   let value: unknown;

@@ -107,6 +107,32 @@ describe('hostile tokens through the real server', () => {
       status: 401,
       reason: 'signature_invalid',
     },
+    {
+      name: 'padded base64url payload',
+      good: () => sign(header(), claims()),
+      bad: async () => {
+        // A claim set whose encoding is not a multiple of 4 characters, so that it takes padding.
+        for (const pad of ['x', 'xx', 'xxx']) {
+          const [h, p, s] = (await sign(header(), claims({ pad }))).split('.') as [string, string, string];
+          if (p.length % 4 !== 0) return `${h}.${p}${'='.repeat(4 - (p.length % 4))}.${s}`;
+        }
+        throw new Error('no claim set needed padding');
+      },
+      status: 401,
+      reason: 'token_malformed',
+    },
+    {
+      name: 'a signature spelled another way (unused bits set)',
+      good: () => sign(header(), claims()),
+      bad: async () => {
+        // 256 signature bytes are 342 characters: the last one carries 4 unused bits.
+        const [h, p, s] = (await sign(header(), claims())).split('.') as [string, string, string];
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+        return `${h}.${p}.${s.slice(0, -1)}${alphabet[alphabet.indexOf(s.at(-1)!) | 1]}`;
+      },
+      status: 401,
+      reason: 'signature_invalid',
+    },
     { name: 'unknown crit header', good: () => sign(header(), claims()), bad: () => sign(header({ crit: ['exp'], exp: 1 }), claims()), status: 401, reason: 'token_malformed' },
     {
       name: 'duplicate claim names',
