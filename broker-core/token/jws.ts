@@ -42,10 +42,13 @@ const RULES: Readonly<Record<string, AlgorithmRule>> = {
 export const SIGNATURE_ALGORITHMS: readonly string[] = Object.keys(RULES);
 
 /**
- * A public key from a JWK, or undefined when the JWK is not a well-formed public key
- * (bad base64url, an unknown curve, a private part, a short RSA modulus).
+ * A public key from a JWK, or undefined when the JWK is not a well-formed public key: bad
+ * base64url, an unknown curve, a private part (`d`: a key published by mistake is not
+ * trusted), an RSA modulus under 2048 bits or a degenerate RSA exponent (e = 1 makes any
+ * "signature" verify).
  */
 export function importPublicJwk(jwk: JWK): KeyObject | undefined {
+  if (jwk.d !== undefined) return undefined;
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
@@ -53,7 +56,12 @@ export function importPublicJwk(jwk: JWK): KeyObject | undefined {
     return undefined;
   }
   if (key.type !== 'public') return undefined;
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined;
+  if (key.asymmetricKeyType === 'rsa') {
+    const details = key.asymmetricKeyDetails;
+    if ((details?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined;
+    const exponent = details?.publicExponent ?? 0n;
+    if (exponent < 3n || exponent % 2n === 0n) return undefined;
+  }
   return key;
 }
 
@@ -70,6 +78,8 @@ export function keyFitsAlgorithm(key: KeyObject, alg: string): boolean {
  * Verifies the signature of a compact JWS (`header.payload.signature`) with `alg` and
  * `key`. False for any mismatch: a key that does not fit the algorithm, a signature that
  * is not canonical base64url or has the wrong length, or one that does not verify.
+ * (ECDSA stays malleable, as in every JOSE library: (r, n − s) verifies as (r, s) does.
+ * Nothing in the broker treats a token's text as unique; audit events carry its hash.)
  */
 export function signatureValid(token: string, alg: string, key: KeyObject): boolean {
   const rule = RULES[alg];
@@ -78,7 +88,10 @@ export function signatureValid(token: string, alg: string, key: KeyObject): bool
   const signature = decodeBase64url(token.slice(dot + 1));
   if (signature === undefined || signature.length === 0) return false;
   if (rule.signatureBytes !== undefined && signature.length !== rule.signatureBytes) return false;
-  const data = Buffer.from(token.slice(0, dot), 'latin1');
+  // RSA signatures are exactly as long as the modulus (RFC 8017 §8.1.2, §8.2.2); OpenSSL's
+  // PSS check would also take one whose leading zero byte was dropped.
+  if (rule.keyType === 'rsa' && signature.length * 8 !== key.asymmetricKeyDetails?.modulusLength) return false;
+  const data = Buffer.from(token.slice(0, dot), 'utf8');
   try {
     if (rule.pss !== undefined) {
       return verify(rule.hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: rule.pss }, signature);
@@ -94,8 +107,8 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 /**
  * Strict base64url (RFC 7515 §2: no padding, no whitespace, no other alphabet): the
- * bytes, or undefined. Only the canonical spelling is accepted, so one signature or
- * segment has exactly one text (Buffer's own decoder skips what it does not understand).
+ * bytes, or undefined. Only the canonical spelling is accepted, so the same bytes have
+ * exactly one text (Buffer's own decoder skips what it does not understand).
  */
 export function decodeBase64url(text: string): Buffer | undefined {
   if (!BASE64URL.test(text) || text.length % 4 === 1) return undefined;

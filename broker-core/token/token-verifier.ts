@@ -122,6 +122,7 @@ function readHeader(token: string): ProtectedHeaderParameters {
   if (hasDuplicateMembers(text)) throw new TokenMalformed('the token header has duplicate member names');
   const header = value as ProtectedHeaderParameters;
   if (typeof header.alg !== 'string') throw new TokenMalformed('the token header has no algorithm');
+  if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenMalformed('the token header\'s key id (kid) is not a string');
   if (header.crit !== undefined) throw new TokenMalformed('the token names critical header extensions this broker does not understand');
   if (header.alg === 'none' || header.alg.startsWith('HS')) {
     throw new TokenAlgNotAllowed(`tokens signed with ${header.alg} are never accepted`);

@@ -107,6 +107,13 @@ describe('hostile tokens through the real server', () => {
       status: 401,
       reason: 'signature_invalid',
     },
+    ...[{ toString: 1 }, 42, ['k']].map((kid): Row => ({
+      name: `kid that is not a string (${JSON.stringify(kid)})`,
+      good: () => sign(header(), claims()),
+      bad: () => sign(header({ kid }), claims()),
+      status: 401,
+      reason: 'token_malformed',
+    })),
     {
       name: 'padded base64url payload',
       good: () => sign(header(), claims()),

@@ -5,7 +5,7 @@
  * algorithm the broker accepts, valid tokens beside tampered ones, and a seeded corpus of
  * claim sets with every claim missing, mistyped, early or late. Any disagreement fails.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { constants, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { CompactSign, exportJWK, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { importPublicJwk, keyFitsAlgorithm, signatureValid, SIGNATURE_ALGORITHMS } from '../../broker-core/token/jws';
@@ -140,8 +140,31 @@ describe('node:crypto signature verification agrees with jose', () => {
     expect(importPublicJwk({ kty: 'RSA', n: '!!', e: 'AQAB' })).toBeUndefined();
     expect(importPublicJwk({ kty: 'oct', k: 'c2VjcmV0' })).toBeUndefined();
     const privateJwk = await exportJWK(keys[0]!.privateKey);
+    expect(importPublicJwk(privateJwk)).toBeUndefined(); // a published private key is not trusted
     const publicPart = Object.fromEntries(Object.entries(privateJwk).filter(([name]) => ['kty', 'n', 'e'].includes(name)));
     expect(importPublicJwk(publicPart)).toBeDefined();
+    // e = 1 would make any 'signature' verify (jose would import it).
+    expect(importPublicJwk({ ...publicPart, e: 'AQ' })).toBeUndefined();
+    expect(importPublicJwk({ ...publicPart, e: 'Ag' })).toBeUndefined();
+  });
+
+  it('refuses a PSS signature whose leading zero byte was dropped, which jose accepts', async () => {
+    const key = keys.find((k) => k.alg === 'PS256')!;
+    const publicKey = importPublicJwk(key.jwk)!;
+    const head = Buffer.from(JSON.stringify({ alg: 'PS256', kid: key.kid })).toString('base64url');
+    // About one PSS signature in 256 starts with a zero byte; sign until one does.
+    for (let i = 0; i < 5_000; i++) {
+      const input = `${head}.${Buffer.from(JSON.stringify({ sub: 'x', n: i })).toString('base64url')}`;
+      const signature = cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      if (signature[0] !== 0) continue;
+      const token = `${input}.${signature.toString('base64url')}`;
+      const shortened = `${input}.${signature.subarray(1).toString('base64url')}`;
+      expect(signatureValid(token, 'PS256', publicKey)).toBe(true); // positive control
+      expect(await jose(shortened, key.jwk, 'PS256')).toBe(true);
+      expect(signatureValid(shortened, 'PS256', publicKey)).toBe(false);
+      return;
+    }
+    throw new Error('no PSS signature with a leading zero byte in 5,000');
   });
 
   it('refuses a signature that is not canonical base64url, where jose decodes it leniently', async () => {
