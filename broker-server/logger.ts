@@ -37,13 +37,14 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     },
     destination,
   );
-  // pino stops writing to a stream whose reader is gone (EPIPE) and says nothing more;
-  // the audit trail needs to know, to count the failure and to fail closed.
+  // pino stops writing to a stream whose reader is gone (EPIPE) and says nothing more; any
+  // other write error would have crashed the process. Either way lines may be lost: the
+  // audit trail needs to know, to count its records as failed writes and to fail closed.
   const state = { broken: false };
   outputs.set(logger, state);
   if (typeof (destination as Partial<NodeJS.EventEmitter>).on === 'function') {
-    (destination as unknown as NodeJS.EventEmitter).on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') state.broken = true;
+    (destination as unknown as NodeJS.EventEmitter).on('error', () => {
+      state.broken = true;
     });
   }
   return logger;
