@@ -30,6 +30,7 @@ describe('AuditLog with standard output as its only sink', () => {
     expect(() => audit.write(event)).not.toThrow();
     expect(() => audit.write(event)).not.toThrow();
     expect(outputBroken(logger)).toBe(false);
+    expect(audit.writable).toBe(true);
     expect(failures).toEqual([]);
   });
 
@@ -37,7 +38,12 @@ describe('AuditLog with standard output as its only sink', () => {
     const { logger, audit, failures } = stdoutOnly('/dev/full');
     expect(() => audit.write(event)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_UNAVAILABLE' }));
     expect(outputBroken(logger)).toBe(true);
+    expect(audit.writable).toBe(false);
     expect(() => audit.write(event)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_UNAVAILABLE' }));
     expect(failures).toEqual(['stdout', 'stdout']);
+    // The output is shut for good: later lines are dropped, not queued in memory.
+    for (let i = 0; i < 1_000; i++) logger.warn({ i }, 'x'.repeat(1_000));
+    const stream = (logger as unknown as Record<symbol, { _len: number }>)[pino.symbols.streamSym]!;
+    expect(stream._len).toBeLessThan(10_000); // bytes waiting in the stream
   });
 });

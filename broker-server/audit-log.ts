@@ -80,6 +80,14 @@ export class AuditLog {
     }
   };
 
+  /**
+   * Whether some sink can still take records: false only when standard output is the one
+   * sink left and it has failed for good (a file is retried with every record).
+   */
+  get writable(): boolean {
+    return this.fd !== undefined || (this.options.stdout && !outputBroken(this.options.logger));
+  }
+
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;

@@ -64,6 +64,9 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   });
 
   fastify.addHook('onRequest', async (request, reply) => {
+    // Every answer of the credential routes, refusals included, is timed the same way.
+    const route = request.routeOptions.url;
+    if (route === '/credentials/mint' || route === '/credentials/keys') request.voidkeyTimings = { upstreamMs: 0 };
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
     const origin = request.headers.origin;
@@ -91,7 +94,7 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
     const route = request.routeOptions.url;
     runtime.metrics.httpRequest(route, reply.statusCode, reasonOf(request));
     const timings = request.voidkeyTimings;
-    if (timings) runtime.metrics.brokerTime(route, (reply.elapsedTime - timings.upstreamMs) / 1000);
+    if (timings) runtime.metrics.brokerTime(route, reply.statusCode, (reply.elapsedTime - timings.upstreamMs) / 1000);
     runtime.logger.info(
       { requestId: request.id, method: request.method, route: route ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',

@@ -13,7 +13,6 @@ export class CredentialsController {
   @Post('mint')
   @HttpCode(200)
   async mint(@Req() request: FastifyRequest): Promise<MintResponse> {
-    request.voidkeyTimings = { upstreamMs: 0 };
     this.admit(request);
     const body = parseMintBody(request.body);
     const bearer = bearerToken(request);
@@ -28,13 +27,12 @@ export class CredentialsController {
       idpName: body.idpName,
       requestId: request.id,
       client: clientOf(request),
-      timings: request.voidkeyTimings,
+      timings: request.voidkeyTimings ?? undefined,
     });
   }
 
   @Get('keys')
   async keys(@Req() request: FastifyRequest): Promise<KeysResponse> {
-    request.voidkeyTimings = { upstreamMs: 0 };
     this.admit(request);
     const query = request.query as Record<string, unknown>;
     const idpName = typeof query.idpName === 'string' ? query.idpName : undefined;

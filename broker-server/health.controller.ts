@@ -18,9 +18,12 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready: a config is loaded and every IdP's signing keys are cached or fetchable now. */
+  /**
+   * Ready: a config is loaded, every IdP's signing keys are cached or fetchable now, and
+   * the audit trail can be written.
+   */
   @Get('readyz')
-  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: string; idps: Record<string, string> }> {
+  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: string; idps: Record<string, string>; audit: 'ok' | 'unwritable' }> {
     const idps: Record<string, string> = {};
     await Promise.all(
       [...this.runtime.broker.verifier.keySets()].map(async ([name, keys]) => {
@@ -34,9 +37,10 @@ export class HealthController {
         );
       }),
     );
-    const ready = this.runtime.accepting && Object.values(idps).every((state) => state === 'ok');
+    const audit = this.runtime.audit.writable ? 'ok' : 'unwritable';
+    const ready = this.runtime.accepting && audit === 'ok' && Object.values(idps).every((state) => state === 'ok');
     reply.status(ready ? 200 : 503);
-    return { status: ready ? 'ready' : this.runtime.accepting ? 'not_ready' : 'shutting_down', idps };
+    return { status: ready ? 'ready' : this.runtime.accepting ? 'not_ready' : 'shutting_down', idps, audit };
   }
 
   @Get('metrics')

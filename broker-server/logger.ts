@@ -6,7 +6,8 @@ import pino, { type Logger } from 'pino';
  *
  * Standard output is written synchronously: an audit record is out of the process before
  * the credentials it records are answered, no write goes through libuv's thread pool, and
- * nothing is left to flush at exit. (pino's default asynchronous stream flushes at exit
+ * nothing is left to flush at exit. The price: a reader that stops reading (a full pipe)
+ * stalls the whole process until it reads again, as Node's own stdout does for pipes. (pino's default asynchronous stream flushes at exit
  * with a loop that retries a broken pipe forever: a broker whose log reader had gone then
  * never finished shutting down.)
  */
@@ -37,14 +38,20 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     },
     destination,
   );
-  // pino stops writing to a stream whose reader is gone (EPIPE) and says nothing more; any
-  // other write error would have crashed the process. Either way lines may be lost: the
-  // audit trail needs to know, to count its records as failed writes and to fail closed.
+  // pino stops writing to a stream whose reader is gone (EPIPE); any other write error
+  // (a full disk, EIO) would have crashed the process, and a stream kept alive after one
+  // queues every later line in memory and may write them, audit records of refused
+  // requests included, long after. So on any error the output is shut for good, as pino
+  // does for EPIPE, and the audit trail is told, to count its records as failed writes,
+  // fail closed, and report the broker not ready.
   const state = { broken: false };
   outputs.set(logger, state);
-  if (typeof (destination as Partial<NodeJS.EventEmitter>).on === 'function') {
-    (destination as unknown as NodeJS.EventEmitter).on('error', () => {
+  const stream = destination as unknown as Partial<NodeJS.EventEmitter & Record<'write' | 'flush' | 'flushSync' | 'end', unknown>>;
+  if (typeof stream.on === 'function') {
+    stream.on('error', () => {
       state.broken = true;
+      stream.write = () => true;
+      stream.flush = stream.flushSync = stream.end = () => undefined;
     });
   }
   return logger;

@@ -37,8 +37,8 @@ export class BrokerMetrics {
   });
   private readonly brokerDuration = new Histogram({
     name: 'voidkey_request_broker_seconds',
-    help: "Time a credentials request spent in the broker itself: from its arrival to its answer, less the wait on access providers",
-    labelNames: ['route'] as const,
+    help: "Time a credentials request spent in the broker itself: from its arrival to its answer, less the wait on access providers, by route and status class",
+    labelNames: ['route', 'status'] as const,
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
@@ -98,8 +98,9 @@ export class BrokerMetrics {
   }
 
   /** The broker's own share of a credentials request (`route` is a known route or 'other'). */
-  brokerTime(route: string | undefined, seconds: number): void {
-    this.brokerDuration.observe({ route: route !== undefined && KNOWN_ROUTES.has(route) ? route : 'other' }, Math.max(0, seconds));
+  brokerTime(route: string | undefined, status: number, seconds: number): void {
+    const known = route !== undefined && KNOWN_ROUTES.has(route) ? route : 'other';
+    this.brokerDuration.observe({ route: known, status: `${Math.floor(status / 100)}xx` }, Math.max(0, seconds));
   }
 
   auditWriteFailed(sink: 'stdout' | 'file'): void {

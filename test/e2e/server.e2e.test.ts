@@ -62,6 +62,8 @@ describe('the production server', () => {
       const response = await mint(body);
       expect(response.status).toBe(status);
       expect(await response.json()).toMatchObject({ error });
+      // Refusals are timed like answers: no provider was waited on.
+      expect(response.headers.get('server-timing')).toBe('upstream;dur=0.00');
     });
 
     it('pins status, error code and message for each bad input (the error matrix)', async () => {
@@ -184,16 +186,20 @@ describe('the production server', () => {
       const text = await (await request('/metrics')).text();
       expect(text).toMatch(/voidkey_requests_total\{action="mint",outcome="allowed",reason="ok"\} \d+/);
       expect(text).toMatch(/voidkey_provider_call_duration_seconds_count\{provider="aws-sandbox",type="aws-sts",outcome="ok"\} \d+/);
-      // The broker's own share: every mint counted, each below the whole request's time.
-      const brokerCount = Number(/voidkey_request_broker_seconds_count\{route="\/credentials\/mint"\} (\d+)/.exec(text)?.[1]);
+      // The broker's own share: every answered mint is one sample, refusals apart.
+      const brokerCount = Number(/voidkey_request_broker_seconds_count\{route="\/credentials\/mint",status="2xx"\} (\d+)/.exec(text)?.[1]);
       const mintCount = Number(/voidkey_http_requests_total\{route="\/credentials\/mint",status="2xx",reason="ok"\} (\d+)/.exec(text)?.[1]);
       expect(mintCount).toBeGreaterThan(0);
-      expect(brokerCount).toBeGreaterThanOrEqual(mintCount);
-      expect(text).toMatch(/voidkey_request_broker_seconds_bucket\{le="1",route="\/credentials\/mint"\} \d+/);
+      expect(brokerCount).toBe(mintCount);
+      const refusedCount = Number(/voidkey_request_broker_seconds_count\{route="\/credentials\/mint",status="4xx"\} (\d+)/.exec(text)?.[1]);
+      expect(refusedCount).toBeGreaterThan(0); // the strict-request tests' 400s and 415s
+      expect(text).toMatch(/voidkey_request_broker_seconds_bucket\{le="1",route="\/credentials\/mint",status="2xx"\} \d+/);
       expect(text).toMatch(/voidkey_jwks_fetches_total\{idp="github-actions",outcome="ok"\} 1/);
       expect(text).toMatch(/voidkey_jwks_cache_hits_total\{idp="github-actions"\} \d+/);
       expect(text).toMatch(/voidkey_http_requests_total\{route="\/credentials\/mint",status="4xx",reason="request_invalid"\} \d+/);
       expect(text).not.toMatch(/repo:acme|127\.0\.0\.1|eyJ/);
+      // Server-Timing is for the credential routes only.
+      expect((await request('/health')).headers.get('server-timing')).toBeNull();
     });
 
     it('leaks no token, credential or secret into the output, the audit file or /metrics', async () => {
@@ -218,7 +224,7 @@ describe('the production server', () => {
     it('reports ready when every IdP key set is fetchable', async () => {
       const response = await request('/readyz');
       expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ status: 'ready', idps: { 'github-actions': 'ok' } });
+      expect(await response.json()).toEqual({ status: 'ready', idps: { 'github-actions': 'ok' }, audit: 'ok' });
       expect((await request('/healthz')).status).toBe(200);
     });
   });
@@ -237,11 +243,11 @@ describe('rate limiting', () => {
     sandbox.github.failJwks('always', 500);
     const down = await fetch(`${sandbox.broker.url}/readyz`);
     expect(down.status).toBe(503);
-    expect(await down.json()).toEqual({ status: 'not_ready', idps: { 'github-actions': 'unavailable' } });
+    expect(await down.json()).toEqual({ status: 'not_ready', idps: { 'github-actions': 'unavailable' }, audit: 'ok' });
     sandbox.github.clearFaults();
     const up = await fetch(`${sandbox.broker.url}/readyz`);
     expect(up.status).toBe(200);
-    expect(await up.json()).toEqual({ status: 'ready', idps: { 'github-actions': 'ok' } });
+    expect(await up.json()).toEqual({ status: 'ready', idps: { 'github-actions': 'ok' }, audit: 'ok' });
   });
 
   it('answers 429 with Retry-After once a client exhausts its burst', async () => {
@@ -339,6 +345,11 @@ describe('lifecycle', () => {
       expect(JSON.stringify(refused.body)).not.toMatch(/ASIA/);
       const metrics = await (await fetch(`${sandbox.broker.url}/metrics`)).text();
       expect(metrics).toMatch(/voidkey_audit_write_failures_total\{sink="stdout"\} [1-9]/);
+      // Not ready any more, so a load balancer sends the traffic elsewhere; alive still.
+      const ready = await fetch(`${sandbox.broker.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'not_ready', audit: 'unwritable' });
+      expect((await fetch(`${sandbox.broker.url}/healthz`)).status).toBe(200);
     } finally {
       await sandbox.close();
     }
