@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../test/support/broker-process';
 import { MAIN_SUBJECT } from '../test/support/sandbox-config';
-import { startBroker as spawnBroker, type StartedBroker } from './bench/broker';
+import { startBroker as spawnBroker } from './bench/broker';
 import { SandboxHost } from './bench/host-client';
 import { closedLoop, once, openLoop, percentiles, type LoadResult, type Percentiles, type Shot } from './bench/load';
 import { cpuModel, machineBusyPercent, machineCpuMs, ownCpuMs, RssSampler, sampleProcess } from './bench/proc';
@@ -143,7 +143,6 @@ const progress = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
 /** The broker process plus what it printed, counted rather than kept. */
 interface Broker {
-  readonly process: StartedBroker;
   readonly pid: number;
   readonly url: string;
   readonly stdout: { bytes: number; audit: number; request: number; other: number };
@@ -187,7 +186,7 @@ async function startBroker(config: string, options: { clientSecret: string; logL
   const pid = child.pid!;
   if (options.pin) pin(pid, '0');
   const startRssMiB = sampleProcess(pid).rss / MiB;
-  return { process: process_, pid, url: process_.url, stdout, otherLines, startMs, startRssMiB, stop: () => process_.stop() };
+  return { pid, url: process_.url, stdout, otherLines, startMs, startRssMiB, stop: () => process_.stop() };
 }
 
 /** The bare node:http server of bench/floor-server.ts, as a Broker that prints nothing. */
@@ -204,7 +203,7 @@ async function startFloorServer(pin: boolean): Promise<Broker> {
       child.once('exit', (code) => done(code));
       child.kill('SIGTERM');
     });
-  return { process: undefined as unknown as StartedBroker, pid: child.pid!, url, stdout: { bytes: 0, audit: 0, request: 0, other: 0 }, otherLines: [], startMs: 0, startRssMiB: 0, stop };
+  return { pid: child.pid!, url, stdout: { bytes: 0, audit: 0, request: 0, other: 0 }, otherLines: [], startMs: 0, startRssMiB: 0, stop };
 }
 
 function pin(pid: number, cpus: string): void {

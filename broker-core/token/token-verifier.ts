@@ -84,8 +84,9 @@ export class TokenVerifier {
     if (token.length > this.settings.maxTokenBytes) {
       throw new TokenTooLarge(`the token is larger than ${this.settings.maxTokenBytes} bytes`);
     }
-    const header = readHeader(token);
-    const unverified = readPayload(token);
+    const segments = compactSegments(token);
+    const header = readHeader(segments[0]);
+    const unverified = readPayload(segments[1]);
     if (typeof unverified.iss !== 'string') throw new TokenMalformed('the token has no issuer (iss)');
     const entry = this.byIssuer.get(unverified.iss);
     if (!entry) throw new TokenIssuerUnknown('the token\'s issuer is not trusted by this broker', { detail: `iss=${unverified.iss}` });
@@ -114,11 +115,16 @@ export class TokenVerifier {
   }
 }
 
-function readHeader(token: string): ProtectedHeaderParameters {
+/** The three segments of a compact JWS, split once. */
+function compactSegments(token: string): [string, string, string] {
   const parts = token.split('.');
   if (parts.length === 5) throw new TokenMalformed('encrypted tokens (JWE) are not accepted');
   if (parts.length !== 3) throw new TokenMalformed('the token is not a compact JWS (three base64url parts)');
-  const { text, value } = decodeJsonSegment(parts[0]!, 'the token header is not valid base64url JSON');
+  return parts as [string, string, string];
+}
+
+function readHeader(segment: string): ProtectedHeaderParameters {
+  const { text, value } = decodeJsonSegment(segment, 'the token header is not valid base64url JSON');
   if (hasDuplicateMembers(text)) throw new TokenMalformed('the token header has duplicate member names');
   const header = value as ProtectedHeaderParameters;
   if (typeof header.alg !== 'string') throw new TokenMalformed('the token header has no algorithm');
@@ -133,8 +139,8 @@ function readHeader(token: string): ProtectedHeaderParameters {
   return header;
 }
 
-function readPayload(token: string): JWTPayload {
-  const { text, value } = decodeJsonSegment(token.split('.')[1]!, 'the token payload is not a valid JWT claims set');
+function readPayload(segment: string): JWTPayload {
+  const { text, value } = decodeJsonSegment(segment, 'the token payload is not a valid JWT claims set');
   if (hasDuplicateMembers(text)) throw new TokenMalformed('the token payload has duplicate claim names');
   return value as JWTPayload;
 }

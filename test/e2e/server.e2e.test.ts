@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyChain } from '../../broker-core';
 import { startBrokerProcess } from '../support/broker-process';
-import { startSandbox, type Sandbox } from './sandbox';
+import { mintAsMain, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);
 
@@ -307,15 +307,7 @@ describe('lifecycle', () => {
   it('still stops on SIGTERM when whatever read its standard output has gone', async () => {
     const sandbox = await startSandbox();
     try {
-      const mintOnce = async () =>
-        (
-          await fetch(`${sandbox.broker.url}/credentials/mint`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' })}` },
-            body: '{"keys":["AWS_DEPLOY"]}',
-          })
-        ).status;
-      expect(await mintOnce()).toBe(200); // positive control, with its log reader there
+      expect((await mintAsMain(sandbox, ['AWS_DEPLOY'])).status).toBe(200); // positive control, with its log reader there
       // The log collector dies while the broker is idle: its next write to stdout, the
       // shutdown line, fails with EPIPE (this once left brokers retrying it forever).
       sandbox.broker.child.stdout!.destroy();
@@ -330,17 +322,9 @@ describe('lifecycle', () => {
   it('fails closed when the only audit sink is standard output and its reader has gone', async () => {
     const sandbox = await startSandbox({ transformConfig: withServerSection('  audit:\n    stdout: true\n    failClosed: true\n') });
     try {
-      const mintOnce = async () => {
-        const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' })}` },
-          body: '{"keys":["AWS_DEPLOY"]}',
-        });
-        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-      };
-      expect((await mintOnce()).status).toBe(200); // positive control
+      expect((await mintAsMain(sandbox, ['AWS_DEPLOY'])).status).toBe(200); // positive control
       sandbox.broker.child.stdout!.destroy();
-      const refused = await mintOnce();
+      const refused = await mintAsMain(sandbox, ['AWS_DEPLOY']);
       expect(refused).toMatchObject({ status: 503, body: { error: 'audit_unavailable' } });
       expect(JSON.stringify(refused.body)).not.toMatch(/ASIA/);
       const metrics = await (await fetch(`${sandbox.broker.url}/metrics`)).text();
