@@ -15,7 +15,7 @@ COPY broker-server ./broker-server
 COPY providers ./providers
 COPY config ./config
 COPY scripts ./scripts
-COPY test/support ./test/support
+COPY sandbox ./sandbox
 COPY cli ./cli
 RUN npx tsc -p tsconfig.build.json \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund

@@ -16,6 +16,17 @@ export default tseslint.config(
     },
   },
   {
+    // Later blocks for broker-core, the CLI and providers repeat the test/ pattern (a later
+    // block's rule replaces an earlier one's). The sandbox (what `npm run demo` starts) and the demo are product: they never reach into test/.
+    files: ['sandbox/**/*.ts', 'scripts/**/*.ts', 'broker-server/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/test/**'], message: 'test/ holds tests only; shared pieces live in sandbox/.' }],
+      }],
+    },
+  },
+  {
     // The dependency rule (DESIGN.md): the core is framework-, SDK-, env- and fs-free.
     files: ['broker-core/**/*.ts'],
     ignores: ['broker-core/**/*.test.ts'],
@@ -25,7 +36,7 @@ export default tseslint.config(
         patterns: [
           { group: ['@nestjs/*', 'fastify', '@fastify/*'], message: 'broker-core must not depend on a framework.' },
           { group: ['@aws-sdk/*', 'google-auth-library', '@azure/*'], message: 'Cloud SDKs belong in providers/.' },
-          { group: ['**/broker-server/**', '**/providers/**', '**/cli/**'], message: 'broker-core depends on nothing of ours.' },
+          { group: ['**/broker-server/**', '**/providers/**', '**/cli/**', '**/test/**', '**/sandbox/**'], message: 'broker-core depends on nothing of ours.' },
         ],
       }],
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'broker-core receives config; it never reads the environment.' }],
@@ -49,6 +60,7 @@ export default tseslint.config(
             regex: '(^|/)providers(/(?!descriptors$|[^/]+/descriptor$)|$)',
             message: 'From providers/ the CLI may use only the SDK-free descriptors (providers/descriptors, providers/*/descriptor).',
           },
+          { group: ['**/test/**', '**/sandbox/**'], message: 'test/ and sandbox/ are not part of the CLI.' },
           { regex: '(^|/)broker-core(/index)?$', message: 'Import the broker-core module you need, not its index: the index pulls in jose and the broker.' },
         ],
       }],
@@ -60,7 +72,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['**/broker-server/**', '**/cli/**', '@nestjs/*'], message: 'Providers depend on broker-core and their own SDK only.' },
+          { group: ['**/broker-server/**', '**/cli/**', '@nestjs/*', '**/test/**', '**/sandbox/**'], message: 'Providers depend on broker-core and their own SDK only.' },
         ],
       }],
     },

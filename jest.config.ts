@@ -5,7 +5,7 @@ import type { Config } from 'jest';
 // NODE_OPTIONS=--experimental-vm-modules.
 const config: Config = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/broker-core', '<rootDir>/broker-server', '<rootDir>/providers', '<rootDir>/cli', '<rootDir>/action', '<rootDir>/test'],
+  roots: ['<rootDir>/broker-core', '<rootDir>/broker-server', '<rootDir>/providers', '<rootDir>/cli', '<rootDir>/action', '<rootDir>/sandbox', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // Lazily loaded provider modules are imported as './x.js' (what Node resolves in dist/).
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },

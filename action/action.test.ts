@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HOSTILE_VALUES, startFakeServer, type FakeAnswer, type FakeServer, type RecordedRequest } from '../cli/test-support/fake-broker';
 import { startSandbox, type Sandbox } from '../test/e2e/sandbox';
-import { startTokenIssuer, type TokenIssuer } from '../test/support/token-issuer';
+import { startTokenIssuer, type TokenIssuer } from '../sandbox/token-issuer';
 
 jest.setTimeout(60_000);
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyResult, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { httpApiEvent, restApiEvent } from '../test/support/api-gateway-events';
-import { startLocalIdp, type LocalIdp } from '../test/support/local-idp';
-import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../test/support/sandbox-config';
-import { startStsEmulator, type StsEmulator } from '../test/support/sts-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../test/support/token-issuer';
+import { startLocalIdp, type LocalIdp } from '../sandbox/local-idp';
+import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../sandbox/sandbox-config';
+import { startStsEmulator, type StsEmulator } from '../sandbox/sts-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../sandbox/token-issuer';
 import { createLambdaHandler, type LambdaHandler, type LambdaResult } from './lambda';
 import { createLogger } from './logger';
 

@@ -4,7 +4,7 @@
  * The sandbox (CI token issuer, the broker's IdP on oidc-provider, AWS and MinIO STS
  * emulators — the same parts and config as test/e2e/sandbox.ts) runs in a child process,
  * the broker in another (`node dist/broker-server/main.js`, started by
- * test/support/broker-process.ts), and this process generates the load with autocannon
+ * sandbox/broker-process.ts), and this process generates the load with autocannon
  * (closed loop) or a paced open-loop generator. Every figure comes with what it cost: STS
  * calls, JWKS fetches and broker-token requests counted by the emulators, CPU time of each
  * process read from /proc, and the broker's RSS. See docs/performance.md.
@@ -15,8 +15,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT } from '../test/support/broker-process';
-import { MAIN_SUBJECT } from '../test/support/sandbox-config';
+import { REPO_ROOT } from '../sandbox/broker-process';
+import { MAIN_SUBJECT } from '../sandbox/sandbox-config';
 import { startBroker as spawnBroker } from './bench/broker';
 import { SandboxHost } from './bench/host-client';
 import { closedLoop, once, openLoop, percentiles, type LoadResult, type Percentiles, type Shot } from './bench/load';

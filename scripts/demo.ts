@@ -5,11 +5,11 @@
  * then runs the real `voidkey mint` and explains what happened. Nothing leaves loopback.
  */
 import { randomBytes } from 'node:crypto';
-import { startBrokerProcess, runCli, type BrokerProcess } from '../test/support/broker-process';
-import { startLocalIdp } from '../test/support/local-idp';
-import { startStsEmulator } from '../test/support/sts-emulator';
-import { startTokenIssuer } from '../test/support/token-issuer';
-import { BROKER_AUDIENCE, MAIN_SUBJECT, MINIO_ROLE, sandboxConfigText } from '../test/support/sandbox-config';
+import { startBrokerProcess, runCli, type BrokerProcess } from '../sandbox/broker-process';
+import { startLocalIdp } from '../sandbox/local-idp';
+import { startStsEmulator } from '../sandbox/sts-emulator';
+import { startTokenIssuer } from '../sandbox/token-issuer';
+import { BROKER_AUDIENCE, MAIN_SUBJECT, MINIO_ROLE, sandboxConfigText } from '../sandbox/sandbox-config';
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string) => process.stdout.write(`${bold('▸')} ${text}\n`);

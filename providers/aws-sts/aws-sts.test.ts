@@ -1,8 +1,8 @@
 import { rejectionOf } from '../../test/support/outcomes';
 import { DEFAULT_SETTINGS, type KeyConfig, type MintContext } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
-import { startStsEmulator, type StsEmulator } from '../../test/support/sts-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../../test/support/token-issuer';
+import { startStsEmulator, type StsEmulator } from '../../sandbox/sts-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 import { minioStsProvider } from '../minio-sts';
 import { awsStsProvider, type AwsStsProviderConfig } from '.';
 

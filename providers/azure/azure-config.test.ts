@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError, createProviderRegistry, loadConfig, type ConfigIssue } from '../../broker-core';
-import { createTestTls } from '../../test/support/entra-emulator';
+import { createTestTls } from '../../sandbox/entra-emulator';
 import { azureDurationBounds } from './azure-config';
 import { azureProvider } from './index';
 

@@ -10,8 +10,8 @@ import {
   type BrokerError,
   type MintContext,
 } from '../../broker-core';
-import { startEntraEmulator, type EntraEmulator } from '../../test/support/entra-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../../test/support/token-issuer';
+import { startEntraEmulator, type EntraEmulator } from '../../sandbox/entra-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 import type { AzureKeyConfig, AzureProviderConfig } from './azure-config';
 import { azureProvider } from './index';
 

@@ -9,9 +9,9 @@ import {
   type BrokerError,
   type MintContext,
 } from '../../broker-core';
-import { startEntraEmulator } from '../../test/support/entra-emulator';
-import { startGcpEmulator, type GcpEmulator } from '../../test/support/gcp-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../../test/support/token-issuer';
+import { startEntraEmulator } from '../../sandbox/entra-emulator';
+import { startGcpEmulator, type GcpEmulator } from '../../sandbox/gcp-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 import type { GcpKeyConfig, GcpProviderConfig } from './gcp-config';
 import { gcpProvider } from './index';
 

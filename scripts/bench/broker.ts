@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_ENTRY, startBrokerProcess } from '../../test/support/broker-process';
+import { SERVER_ENTRY, startBrokerProcess } from '../../sandbox/broker-process';
 
 /** A running broker process, however it was started. */
 export interface StartedBroker {
@@ -15,7 +15,7 @@ export interface StartedBroker {
 const PRINTS_INFO = new Set(['info', 'debug', 'trace']);
 
 /**
- * Starts the real server as test/support/broker-process.ts does. That helper learns the
+ * Starts the real server as sandbox/broker-process.ts does. That helper learns the
  * ephemeral port from the info-level "voidkey broker listening" line, which a broker
  * started with `--log-level warn` never prints; for such levels the same command line
  * runs on a port chosen here, and readiness is `GET /healthz` answering 200.

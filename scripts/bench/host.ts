@@ -5,10 +5,10 @@
  * is accounted apart from the load generator's and the broker's. It answers requests
  * over the IPC channel: counters, token batches, STS latency faults.
  */
-import { startLocalIdp, type LocalIdp } from '../../test/support/local-idp';
-import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../../test/support/sandbox-config';
-import { startStsEmulator, type StsEmulator } from '../../test/support/sts-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../../test/support/token-issuer';
+import { startLocalIdp, type LocalIdp } from '../../sandbox/local-idp';
+import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../../sandbox/sandbox-config';
+import { startStsEmulator, type StsEmulator } from '../../sandbox/sts-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 import type { Counters, HostRequest, HostResponse, SandboxInfo, TokenKind } from './protocol';
 
 interface World {

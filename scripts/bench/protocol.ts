@@ -33,7 +33,7 @@ export type HostResponse =
   | { readonly id: number; readonly ok: false; readonly error: string };
 
 export interface SandboxInfo {
-  /** The sandbox config (test/support/sandbox-config.ts) for these servers. */
+  /** The sandbox config (sandbox/sandbox-config.ts) for these servers. */
   readonly config: string;
   readonly awsUrl: string;
   readonly minioUrl: string;

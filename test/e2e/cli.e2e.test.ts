@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnvFile } from '../../cli/offline/env-file';
 import { closedPort, HOSTILE_VALUES } from '../../cli/test-support/fake-broker';
-import { REPO_ROOT, runCli } from '../support/broker-process';
+import { REPO_ROOT, runCli } from '../../sandbox/broker-process';
 import { MAIN_SUBJECT, ROLE_DEPLOY, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(90_000);

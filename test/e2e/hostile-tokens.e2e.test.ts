@@ -5,8 +5,8 @@
  * refused with the expected status and reason, and no STS call may happen for it.
  */
 import { webcrypto } from 'node:crypto';
-import { startBrokerProcess, type BrokerProcess } from '../support/broker-process';
-import { startTokenIssuer, type IssuerKey, type TokenIssuer } from '../support/token-issuer';
+import { startBrokerProcess, type BrokerProcess } from '../../sandbox/broker-process';
+import { startTokenIssuer, type IssuerKey, type TokenIssuer } from '../../sandbox/token-issuer';
 import { startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);

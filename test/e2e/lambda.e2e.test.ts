@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import { httpApiEvent, restApiEvent } from '../support/api-gateway-events';
-import { REPO_ROOT } from '../support/broker-process';
-import { startLocalIdp, type LocalIdp } from '../support/local-idp';
-import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../support/sandbox-config';
-import { startStsEmulator, type StsEmulator } from '../support/sts-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer';
+import { REPO_ROOT } from '../../sandbox/broker-process';
+import { startLocalIdp, type LocalIdp } from '../../sandbox/local-idp';
+import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../../sandbox/sandbox-config';
+import { startStsEmulator, type StsEmulator } from '../../sandbox/sts-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 
 jest.setTimeout(120_000);
 

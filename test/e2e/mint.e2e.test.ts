@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, startBrokerProcess } from '../support/broker-process';
+import { runCli, startBrokerProcess } from '../../sandbox/broker-process';
 import { MAIN_SUBJECT, MINIO_ROLE, ROLE_DEPLOY, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);

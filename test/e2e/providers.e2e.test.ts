@@ -1,5 +1,5 @@
-import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
-import { startGcpEmulator, type GcpEmulator } from '../support/gcp-emulator';
+import { startEntraEmulator, type EntraEmulator } from '../../sandbox/entra-emulator';
+import { startGcpEmulator, type GcpEmulator } from '../../sandbox/gcp-emulator';
 import { mintAsMain, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);

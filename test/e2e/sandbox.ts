@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { startBrokerProcess, type BrokerProcess } from '../support/broker-process';
-import { startLocalIdp, type LocalIdp } from '../support/local-idp';
-import { startStsEmulator, type StsEmulator } from '../support/sts-emulator';
-import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer';
-import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../support/sandbox-config';
+import { startBrokerProcess, type BrokerProcess } from '../../sandbox/broker-process';
+import { startLocalIdp, type LocalIdp } from '../../sandbox/local-idp';
+import { startStsEmulator, type StsEmulator } from '../../sandbox/sts-emulator';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
+import { BROKER_AUDIENCE, MINIO_ROLE, sandboxConfigText } from '../../sandbox/sandbox-config';
 
-export { MAIN_SUBJECT, MINIO_ROLE, ROLE_DEPLOY, ROLE_READONLY } from '../support/sandbox-config';
+export { MAIN_SUBJECT, MINIO_ROLE, ROLE_DEPLOY, ROLE_READONLY } from '../../sandbox/sandbox-config';
 
 /** The local world an end-to-end test runs in: IdPs, STS sandboxes and the real broker process. */
 export interface Sandbox {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyChain } from '../../broker-core';
-import { startBrokerProcess } from '../support/broker-process';
+import { startBrokerProcess } from '../../sandbox/broker-process';
 import { mintAsMain, startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../support/broker-process';
+import { REPO_ROOT } from '../../sandbox/broker-process';
 
 jest.setTimeout(120_000);
 

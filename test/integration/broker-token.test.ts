@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerTokenSource, type BrokerIdpConfig } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
-import { startLocalIdp, type LocalIdp } from '../support/local-idp';
+import { startLocalIdp, type LocalIdp } from '../../sandbox/local-idp';
 
 /** The broker's own identity against a real OpenID provider (oidc-provider). */
 describe('broker token source', () => {

@@ -10,7 +10,7 @@ import { CompactSign, exportJWK, importJWK, jwtVerify, type JWK, type JWTPayload
 import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { importPublicJwk, keyFitsAlgorithm, signatureValid, SIGNATURE_ALGORITHMS } from '../../broker-core/token/jws';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
-import { listenOnLoopback, type LoopbackServer } from '../support/loopback-server';
+import { listenOnLoopback, type LoopbackServer } from '../../sandbox/loopback-server';
 import { outcomeOf } from '../support/outcomes';
 
 interface SigningKey {

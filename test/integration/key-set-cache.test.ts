@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { isUsableSigningKey } from '../../broker-core/token/key-set-cache';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
-import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 
 /** JWKS caching and faults against a real issuer, with a clock the test moves: exact fetch counts. */
 describe('JWKS cache under faults', () => {

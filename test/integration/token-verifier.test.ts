@@ -1,7 +1,7 @@
 import { outcomeOf } from '../support/outcomes';
 import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
-import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer';
+import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 
 const settings = { ...DEFAULT_SETTINGS, allowHttpLoopback: true };
 

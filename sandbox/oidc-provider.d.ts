@@ -1,4 +1,4 @@
-// oidc-provider ships no type declarations; this covers the part test/support uses.
+// oidc-provider ships no type declarations; this covers the part the sandbox uses.
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
 

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-/** The repository root, from src (test/support) or from dist (dist/test/support). */
-export const REPO_ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'test')}`) ? '../../..' : '../..');
+/** The repository root, from src (sandbox) or from dist (dist/sandbox). */
+export const REPO_ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'sandbox')}`) ? '../..' : '..');
 export const SERVER_ENTRY = join(REPO_ROOT, 'dist/broker-server/main.js');
 export const CLI_ENTRY = join(REPO_ROOT, 'dist/cli/voidkey.cjs');
 
