@@ -5,6 +5,7 @@ export * from './audit';
 export * from './broker';
 export * from './broker-auth/broker-token-source';
 export * from './clock';
+export * from './config/config-dir';
 export * from './config/config-error';
 export * from './config/load-config';
 export * from './config/types';

@@ -5,6 +5,7 @@ import { builtInProviders } from '../providers';
 import { AuditLog } from './audit-log';
 import { loadConfig } from '../broker-core';
 import { createLogger, type Logger } from './logger';
+import { configPathFromEnv, resolveConfigPath } from './config-file';
 import { BrokerMetrics } from './metrics';
 import { NodeHttpClient } from './node-http-client';
 import { RateLimiter } from './rate-limiter';
@@ -16,22 +17,29 @@ export interface ConfigSource {
   read(): string;
 }
 
+/** A file, or a folder holding one YAML file (re-resolved on every read, so a reload sees the folder as it is). */
 export function fileSource(path: string): ConfigSource {
-  return { name: path, read: () => readFileSync(path, 'utf8') };
+  let file = resolveConfigPath(path);
+  return {
+    get name() {
+      return file;
+    },
+    read: () => readFileSync((file = resolveConfigPath(path)), 'utf8'),
+  };
 }
 
 /**
  * The config the environment names: `VOIDKEY_CONFIG_YAML` holds the YAML itself (handy
- * for a Lambda function), `VOIDKEY_CONFIG` a file path. Setting both is refused rather
- * than guessed; setting neither throws.
+ * for a Lambda function), `VOIDKEY_CONFIG` a file path, Voidkey's `CONFIG_DIR` a folder
+ * holding one YAML file. Setting two is refused rather than guessed; setting none throws.
  */
 export function envSource(env: NodeJS.ProcessEnv = process.env): ConfigSource {
   const text = env.VOIDKEY_CONFIG_YAML;
-  const path = env.VOIDKEY_CONFIG;
-  if (text && path) throw new Error('set VOIDKEY_CONFIG (a file path) or VOIDKEY_CONFIG_YAML (the YAML text), not both');
+  const path = configPathFromEnv(env);
+  if (text && path) throw new Error('set VOIDKEY_CONFIG (a file path), CONFIG_DIR (a folder) or VOIDKEY_CONFIG_YAML (the YAML text), not two of them');
   if (text) return { name: 'VOIDKEY_CONFIG_YAML', read: () => text };
   if (path) return fileSource(path);
-  throw new Error('no config: set VOIDKEY_CONFIG to a file path or VOIDKEY_CONFIG_YAML to the YAML text');
+  throw new Error('no config: set VOIDKEY_CONFIG to a file path, CONFIG_DIR to a folder, or VOIDKEY_CONFIG_YAML to the YAML text');
 }
 
 export interface Runtime extends BrokerRuntime {
@@ -59,9 +67,10 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
   const providers = options.providers ?? builtInProviders();
   const load = () => loadConfig(source.read(), { fileName: source.name, env, providers });
   const loaded = load();
-  for (const warning of loaded.warnings) logger.warn({ config: formatIssue(warning) }, 'config warning');
+  for (const warning of loaded.warnings) logger.warn({ config: formatIssue(warning), code: warning.code }, 'config warning');
 
   const metrics = new BrokerMetrics();
+  metrics.configLoaded(loaded.warnings);
   const http = new NodeHttpClient();
   const auditConfig = loaded.config.server?.audit ?? {};
   const audit = new AuditLog({
@@ -91,7 +100,8 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
       runtime.broker = makeBroker(next.config);
       runtime.server = next.config.server ?? {};
       runtime.rateLimiter = makeLimiter(next.config);
-      for (const warning of next.warnings) logger.warn({ config: formatIssue(warning) }, 'config warning');
+      for (const warning of next.warnings) logger.warn({ config: formatIssue(warning), code: warning.code }, 'config warning');
+      metrics.configLoaded(next.warnings);
       return next;
     },
     close() {

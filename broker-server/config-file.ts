@@ -1,8 +1,30 @@
-import { readFileSync } from 'node:fs';
-import { loadConfig, type LoadedConfig, type ProviderRegistry } from '../broker-core';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pickConfigFile } from '../broker-core/config/config-dir';
 
-/** Reads and validates a config file; every problem carries file:line:column. */
-export function loadConfigFile(path: string, providers: ProviderRegistry, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const text = readFileSync(path, 'utf8');
-  return loadConfig(text, { fileName: path, env, providers });
+/**
+ * `--config`, `VOIDKEY_CONFIG` and Voidkey's `CONFIG_DIR` may name a file or a folder;
+ * a folder must hold exactly one YAML file (ConfigDirError otherwise). Symbolic links
+ * are followed, as Kubernetes ConfigMap mounts need.
+ */
+export function resolveConfigPath(path: string): string {
+  if (!statSync(path).isDirectory()) return path;
+  const files = readdirSync(path).filter((name) => {
+    try {
+      return statSync(join(path, name)).isFile();
+    } catch {
+      return false; // a dangling link is not a config
+    }
+  });
+  return join(path, pickConfigFile(path, files));
+}
+
+/**
+ * Which config the environment names for the server: `VOIDKEY_CONFIG` or Voidkey's
+ * `CONFIG_DIR`. Both set (and different) is refused rather than guessed.
+ */
+export function configPathFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const { VOIDKEY_CONFIG: file, CONFIG_DIR: dir } = env;
+  if (file && dir && file !== dir) throw new Error('set VOIDKEY_CONFIG or CONFIG_DIR, not both');
+  return file || dir || undefined;
 }

@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, formatIssue } from '../broker-core';
+import { ConfigDirError, ConfigError, formatIssue } from '../broker-core';
+import { configPathFromEnv } from './config-file';
 import { createRuntime, fileSource, type Runtime } from './bootstrap';
 import { createApp } from './create-app';
 import { createLogger } from './logger';
 
-const USAGE = `usage: node dist/broker-server/main.js --config FILE [--port N] [--host ADDR]
+const USAGE = `usage: node dist/broker-server/main.js --config PATH [--port N] [--host ADDR]
 
-  --config FILE   config.yaml to serve (or VOIDKEY_CONFIG)
+  --config PATH   config.yaml to serve, or a folder holding one YAML file
+                  (or VOIDKEY_CONFIG, or Voidkey's CONFIG_DIR)
   --port N        port to listen on (or PORT; default 3000; 0 picks a free port)
   --host ADDR     address to bind (or HOST; default 0.0.0.0)
   --log-level L   fatal|error|warn|info|debug (or LOG_LEVEL; default info)
@@ -36,8 +38,13 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const configPath = args.config ?? process.env.VOIDKEY_CONFIG;
-  if (!configPath) return fail(`no config: pass --config FILE or set VOIDKEY_CONFIG\n${USAGE}`);
+  let configPath: string | undefined;
+  try {
+    configPath = args.config ?? configPathFromEnv(process.env);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (!configPath) return fail(`no config: pass --config FILE or set VOIDKEY_CONFIG (or CONFIG_DIR)\n${USAGE}`);
   const portText = args.port ?? process.env.PORT ?? '3000';
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65_535) return fail(`--port must be a number from 0 to 65535, not '${portText}'`);
@@ -48,6 +55,7 @@ async function main(): Promise<number> {
   try {
     runtime = createRuntime(fileSource(configPath), { logger: createLogger({ level: logLevel }) });
   } catch (err) {
+    if (err instanceof ConfigDirError) return fail(`cannot start: ${err.message}`);
     if (err instanceof ConfigError) return fail(`${configPath} is not a valid config:\n${err.issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}`);
     const code = (err as NodeJS.ErrnoException).code;
     return fail(`cannot start with ${configPath}: ${code ? `${code} ${(err as NodeJS.ErrnoException).path ?? ''}`.trim() : (err as Error).message}`);

@@ -1,5 +1,5 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { BrokerObserver } from '../broker-core';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CONFIG_WARNING_CODES, type BrokerObserver, type ConfigIssue } from '../broker-core';
 
 const KNOWN_ROUTES = new Set(['/credentials/mint', '/credentials/keys', '/credentials/idp-providers', '/health', '/healthz', '/readyz', '/metrics']);
 
@@ -73,6 +73,13 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  private readonly configWarnings = new Gauge({
+    name: 'voidkey_config_warnings',
+    help: 'Warnings of the config in force (settings that load but are not honoured as written, or are risky), by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'voidkey_' });
   }
@@ -101,6 +108,16 @@ export class BrokerMetrics {
   brokerTime(route: string | undefined, status: number, seconds: number): void {
     const known = route !== undefined && KNOWN_ROUTES.has(route) ? route : 'other';
     this.brokerDuration.observe({ route: known, status: `${Math.floor(status / 100)}xx` }, Math.max(0, seconds));
+  }
+
+  /** Counts the loaded config's warnings by code; every known code is present (0 when absent), so a fixed config shows 0. */
+  configLoaded(warnings: readonly ConfigIssue[]): void {
+    const counts = new Map<string, number>([...CONFIG_WARNING_CODES, 'other'].map((code) => [code, 0]));
+    for (const warning of warnings) {
+      const code = warning.code !== undefined && counts.has(warning.code) ? warning.code : 'other';
+      counts.set(code, counts.get(code)! + 1);
+    }
+    for (const [code, count] of counts) this.configWarnings.set({ code }, count);
   }
 
   auditWriteFailed(sink: 'stdout' | 'file'): void {

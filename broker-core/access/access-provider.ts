@@ -66,6 +66,8 @@ export interface AccessProviderFactory<C extends AccessProviderConfig = AccessPr
   usesBrokerToken?(provider: C): boolean;
   /** Cross-field checks a schema cannot express, over the provider's entry and every key that uses it. */
   check?(provider: C, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[];
+  /** Valid settings the provider cannot honour as written: warnings that say what happens instead. */
+  lint?(provider: C, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[];
   create(provider: C, deps: ProviderDependencies): AccessProvider;
 }
 
@@ -73,7 +75,24 @@ export interface ConfigProblem {
   /** Path from the config root, e.g. ['clientIdentities', 0, 'keys', 'AWS', 'duration']. */
   readonly path: (string | number)[];
   readonly message: string;
+  /** Warnings only: a stable, bounded code (metrics label it; never a config value). */
+  readonly code?: ConfigWarningCode;
 }
+
+/** Every code a config warning may carry: `voidkey_config_warnings{code}` is labelled by these. */
+export const CONFIG_WARNING_CODES = [
+  'http_loopback',
+  'inline_secret',
+  'validate_audience_ignored',
+  'jwks_uri_unused',
+  'minio_role_name',
+  'minio_policy_name',
+  'any_audience',
+  'foreign_audience',
+  'broad_pattern',
+  'unpinned_repository',
+] as const;
+export type ConfigWarningCode = (typeof CONFIG_WARNING_CODES)[number];
 
 export type ProviderRegistry = ReadonlyMap<string, AccessProviderFactory>;
 

@@ -15,7 +15,11 @@ export const outputsSchema = {
   },
 } as const;
 
-/** Voidkey's `brokerAuth`: the broker token's audience for this provider, and what it must carry. */
+/**
+ * Voidkey's `brokerAuth`: the broker token's audience for this provider, and what it must carry.
+ * `tokenSource: broker-oidc` is what the broker does anyway; `jwksUri` is accepted for
+ * Voidkey configs and loads with a warning (see check-semantics).
+ */
 export const brokerAuthSchema = {
   type: 'object',
   additionalProperties: false,
@@ -23,6 +27,8 @@ export const brokerAuthSchema = {
     audience: { type: 'string', minLength: 1 },
     expectedIssuer: { type: 'string', minLength: 1 },
     expectedAudience: { type: 'string', minLength: 1 },
+    tokenSource: { enum: ['broker-oidc'] },
+    jwksUri: { type: 'string', minLength: 1 },
   },
 } as const;
 

@@ -1,6 +1,6 @@
 import type { ConfigProblem, ProviderRegistry } from '../access/access-provider';
 import type { BrokerConfig, KeyConfig } from './types';
-import { checkServiceUrl } from './urls';
+import { checkServiceUrl, isHttpLoopbackUrl } from './urls';
 
 export interface SemanticFindings {
   readonly errors: ConfigProblem[];
@@ -12,16 +12,33 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const { allowHttpLoopback } = config.settings;
+  // Plain http to a non-loopback host is refused everywhere; to loopback it loads, with a
+  // warning unless the config marks itself a local setup.
   const url = (value: string | undefined, path: (string | number)[]) => {
     if (value === undefined) return;
-    const problem = checkServiceUrl(value, allowHttpLoopback);
+    const problem = checkServiceUrl(value, true);
     if (problem) errors.push({ path, message: problem });
+    else if (!allowHttpLoopback && isHttpLoopbackUrl(value)) {
+      warnings.push({ path, code: 'http_loopback', message: 'plain http to a loopback host: acceptable for a local setup only. Use https, or mark the config as a local setup with `settings: {allowHttpLoopback: true}` (which silences this warning)' });
+    }
   };
 
   if (config.brokerIdp) {
     url(config.brokerIdp.tokenEndpoint, ['brokerIdp', 'tokenEndpoint']);
     url(config.brokerIdp.issuer, ['brokerIdp', 'issuer']);
+    url(config.brokerIdp.jwksUri, ['brokerIdp', 'jwksUri']);
     const idp = config.brokerIdp;
+    if (idp.jwksUri !== undefined || idp.algorithms !== undefined) {
+      const field = idp.jwksUri !== undefined ? 'jwksUri' : 'algorithms';
+      warnings.push({ path: ['brokerIdp', field], code: 'jwks_uri_unused', message: `${BROKER_TOKEN_UNVERIFIED}${idp.algorithms !== undefined && field === 'jwksUri' ? ' (and brokerIdp.algorithms)' : ''}` });
+    }
+    if (idp.validateAudience === false) {
+      warnings.push({
+        path: ['brokerIdp', 'validateAudience'],
+        code: 'validate_audience_ignored',
+        message: "false is not honoured: every provider's brokerAuth.expectedAudience is still checked against the broker's token. To stop checking it, remove `expectedAudience` from that provider's brokerAuth (and remove validateAudience)",
+      });
+    }
     if (idp.clientAuthMethod === 'private_key_jwt') {
       if (idp.privateKeyFile === undefined) errors.push({ path: ['brokerIdp'], message: "private_key_jwt needs 'privateKeyFile' (a PKCS#8 PEM)" });
       for (const field of ['clientSecret', 'clientSecretFile'] as const) {
@@ -47,9 +64,17 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     url(idp.jwksUri, ['clientIdps', index, 'jwksUri']);
     if (idp.allowAnyAudience === true) {
       if (idp.audience !== undefined) errors.push({ path: ['clientIdps', index, 'allowAnyAudience'], message: "set either 'audience' or 'allowAnyAudience', not both" });
-      else warnings.push({ path: ['clientIdps', index, 'allowAnyAudience'], message: 'accepts tokens minted for ANY audience: a token this IdP issued to another service can mint credentials here' });
+      else warnings.push({ path: ['clientIdps', index, 'allowAnyAudience'], code: 'any_audience', message: 'accepts tokens minted for ANY audience: a token this IdP issued to another service can mint credentials here' });
     } else if (idp.audience === undefined) {
-      errors.push({ path: ['clientIdps', index], message: "missing required field 'audience': tokens minted for another service must not be accepted" });
+      const hint = idp.validateAudience === false ? " ('validateAudience: false' does not opt out: write 'allowAnyAudience: true' to accept any audience)" : '';
+      errors.push({ path: ['clientIdps', index], message: `missing required field 'audience': tokens minted for another service must not be accepted${hint}` });
+    } else if (idp.validateAudience === false) {
+      // Voidkey's sandbox turns the check off; here it stays on until the config says so explicitly.
+      warnings.push({
+        path: ['clientIdps', index, 'validateAudience'],
+        code: 'validate_audience_ignored',
+        message: "false is not honoured while 'audience' is set: tokens must still carry that audience. To accept tokens for any audience, remove 'audience' and 'validateAudience' and write `allowAnyAudience: true`",
+      });
     }
   });
   if (config.default !== undefined && !idpNames.has(config.default)) {
@@ -67,6 +92,11 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     for (const field of ['endpoint', 'stsEndpoint', 'iamCredentialsEndpoint', 'authorityHost']) {
       if (typeof provider[field] === 'string') url(provider[field] as string, ['accessProviders', index, field]);
     }
+    const brokerAuth = provider.brokerAuth as { jwksUri?: unknown } | undefined;
+    if (typeof brokerAuth?.jwksUri === 'string') {
+      url(brokerAuth.jwksUri, ['accessProviders', index, 'brokerAuth', 'jwksUri']);
+      warnings.push({ path: ['accessProviders', index, 'brokerAuth', 'jwksUri'], code: 'jwks_uri_unused', message: BROKER_TOKEN_UNVERIFIED });
+    }
   });
 
   const keysByProvider = new Map<string, Array<{ path: (string | number)[]; key: KeyConfig }>>();
@@ -76,6 +106,7 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
       errors.push({ path: at, message: "needs exactly one of 'subject' (exact) or 'subjectPattern' (glob)" });
     }
     if (!idpNames.has(identity.idp)) errors.push({ path: [...at, 'idp'], message: `names no configured IdP ('${identity.idp}')` });
+    errors.push(...checkClaimConditions(identity.claims, [...at, 'claims']));
     for (const [keyName, key] of Object.entries(identity.keys)) {
       const keyPath = [...at, 'keys', keyName];
       const type = providerTypes.get(key.provider);
@@ -107,8 +138,35 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
   config.accessProviders.forEach((provider, index) => {
     const factory = providers.get(provider.type);
     if (factory?.check) errors.push(...factory.check(provider, ['accessProviders', index], keysByProvider.get(provider.name) ?? []));
+    if (factory?.lint) warnings.push(...factory.lint(provider, ['accessProviders', index], keysByProvider.get(provider.name) ?? []));
   });
   return { errors, warnings };
+}
+
+const BROKER_TOKEN_UNVERIFIED =
+  "is not used: the broker takes its own token straight from brokerIdp.tokenEndpoint and checks its iss and aud against each provider's brokerAuth.expectedIssuer/expectedAudience; the cloud that receives the token verifies its signature. Remove it";
+
+/**
+ * Claim conditions compare exactly (decision 2). A number beyond 2^53 or with a fraction
+ * cannot: YAML and JSON both round it to a double, so two different values would compare
+ * equal. An empty string or an empty list is a condition no one meant to write.
+ */
+function checkClaimConditions(claims: BrokerConfig['clientIdentities'][number]['claims'], at: (string | number)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [name, condition] of Object.entries(claims ?? {})) {
+    const values = Array.isArray(condition) ? condition : [condition];
+    if (Array.isArray(condition) && condition.length === 0) {
+      problems.push({ path: [...at, name], message: 'an empty list matches no token: list at least one value, or remove the condition' });
+    }
+    values.forEach((value, i) => {
+      const path = Array.isArray(condition) ? [...at, name, i] : [...at, name];
+      if (value === '') problems.push({ path, message: "an empty string is not a condition: give the value the claim must have, or remove the condition" });
+      if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+        problems.push({ path, message: `is not a safe integer (a whole number between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}): larger or fractional numbers are rounded and cannot be compared exactly; match such a claim as a string if the IdP sends one` });
+      }
+    });
+  }
+  return problems;
 }
 
 const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
@@ -133,29 +191,60 @@ export function lint(config: BrokerConfig): ConfigProblem[] {
     const audiences = idp.audience === undefined ? [] : Array.isArray(idp.audience) ? idp.audience : [idp.audience];
     for (const audience of audiences) {
       const foreign = FOREIGN_AUDIENCES.find(([pattern]) => pattern.test(audience));
-      if (foreign) warnings.push({ path: ['clientIdps', index, 'audience'], message: `'${audience}' is the audience of ${foreign[1]}: use one that names this broker, so tokens minted for others cannot be replayed here` });
+      if (foreign) warnings.push({ path: ['clientIdps', index, 'audience'], code: 'foreign_audience', message: `'${audience}' is the audience of ${foreign[1]}: use one that names this broker, so tokens minted for others cannot be replayed here` });
     }
-    if (idp.issuer.startsWith('http:')) warnings.push({ path: ['clientIdps', index, 'issuer'], message: 'plain http issuer: acceptable for a local setup only' });
   });
   config.clientIdentities.forEach((identity, index) => {
     const at = ['clientIdentities', index];
     const pattern = identity.subjectPattern;
     if (pattern !== undefined) {
-      if (/^[*:]*$/.test(pattern)) {
-        warnings.push({ path: [...at, 'subjectPattern'], message: `'${pattern}' matches every subject of the IdP` });
-      } else if (pattern.includes('**')) {
-        warnings.push({ path: [...at, 'subjectPattern'], message: `'**' crosses ':' boundaries: '${pattern}' may match every repository, branch, environment and pull request under its prefix` });
-      } else if ((/^repo:[^/:]+\/\*(:|$)/.test(pattern) || /^project_path:[^:]+\/\*(:|$)/.test(pattern)) && !pinsWorkflow(identity.claims)) {
-        warnings.push({ path: [...at, 'subjectPattern'], message: `'${pattern}' matches every repository of the organisation` });
-      }
+      const broad = broadPattern(pattern, identity.claims);
+      if (broad !== undefined) warnings.push({ path: [...at, 'subjectPattern'], code: 'broad_pattern', message: broad });
     }
     const idp = idps.get(identity.idp);
     if (idp?.issuer.startsWith(GITHUB_ISSUER)) {
       const claims = identity.claims ?? {};
       if (!Object.hasOwn(claims, 'repository_id') && !Object.hasOwn(claims, 'repository_owner_id')) {
-        warnings.push({ path: at, message: 'GitHub identity pins neither repository_id nor repository_owner_id: a deleted repository or organisation name can be registered again by someone else' });
+        warnings.push({ path: at, code: 'unpinned_repository', message: 'GitHub identity pins neither repository_id nor repository_owner_id: a deleted repository or organisation name can be registered again by someone else' });
       }
     }
   });
   return warnings;
+}
+
+const SUBJECT_SHAPES: ReadonlyArray<{ prefix: string; owner: string; owned: string }> = [
+  { prefix: 'repo:', owner: 'organisation', owned: 'repository' }, // GitHub Actions
+  { prefix: 'project_path:', owner: 'group', owned: 'project' }, // GitLab CI
+];
+const K8S_PREFIX = 'system:serviceaccount:';
+
+/**
+ * Why a subject pattern is too broad, for every issuer shape the presets cover (GitHub,
+ * GitLab, Kubernetes, generic OIDC), or undefined. Names are first come, first served:
+ * a glob over an organisation, group or namespace name lets whoever registers a matching
+ * name in.
+ */
+export function broadPattern(pattern: string, claims: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  if (/^[*:]*$/.test(pattern)) return `'${pattern}' matches every subject of the IdP`;
+  if (pattern.includes('**')) return `'**' crosses ':' boundaries: '${pattern}' may match every repository, branch, environment and pull request under its prefix`;
+  for (const shape of SUBJECT_SHAPES) {
+    if (!pattern.startsWith(shape.prefix)) continue;
+    if (pinsWorkflow(claims)) return undefined;
+    const [owner = '', ...rest] = pattern.slice(shape.prefix.length).split(':')[0]!.split('/');
+    if (owner.includes('*')) return `'${pattern}' matches every ${shape.owned} of every ${shape.owner} whose name matches '${owner}': anyone can register such a name. Name the ${shape.owner}, and pin it by id in claims`;
+    if (rest.some((segment) => segment === '*')) return `'${pattern}' matches every ${shape.owned} of the ${shape.owner}`;
+    if (rest.some((segment) => segment.includes('*'))) return `'${pattern}' matches every ${shape.owned} of the ${shape.owner} whose name matches the glob: anyone who can create a ${shape.owned} there gets these keys`;
+    return undefined;
+  }
+  if (pattern.startsWith(K8S_PREFIX)) {
+    const [namespace = '', account = ''] = pattern.slice(K8S_PREFIX.length).split(':');
+    if (namespace.includes('*')) return `'${pattern}' matches service accounts of every namespace whose name matches '${namespace}': name the namespace`;
+    if (account.includes('*')) return `'${pattern}' matches every service account of namespace '${namespace}': name the service account`;
+    return undefined;
+  }
+  // Generic OIDC (Auth0, Okta, Keycloak…): subjects are opaque ids with no structure a glob can scope.
+  if (pattern.includes('*') && !pattern.includes(':') && Object.keys(claims ?? {}).length === 0) {
+    return `'${pattern}' matches every user whose opaque id starts alike: list the subjects, or pin a claim (e.g. azp or a group) in claims`;
+  }
+  return undefined;
 }

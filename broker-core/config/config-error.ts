@@ -5,6 +5,8 @@ export interface ConfigIssue {
   /** Field path such as `clientIdentities[0].keys.AWS_DEPLOY.duration` (empty for the root). */
   readonly path: string;
   readonly message: string;
+  /** Warnings only: a stable code from CONFIG_WARNING_CODES. */
+  readonly code?: string;
 }
 
 export function formatIssue(issue: ConfigIssue): string {

@@ -47,18 +47,60 @@ describe('config lint', () => {
   it('warns on a GitHub identity that pins no repository or owner id', () => {
     const config = base();
     config.clientIdentities[0]!.claims = {};
-    expect(lint(config)).toEqual([{ path: ['clientIdentities', 0], message: expect.stringMatching(/pins neither repository_id nor repository_owner_id/) }]);
+    expect(lint(config)).toEqual([{ path: ['clientIdentities', 0], code: 'unpinned_repository', message: expect.stringMatching(/pins neither repository_id nor repository_owner_id/) }]);
   });
 
   it('warns on an audience that belongs to another relying party', () => {
     const config = base();
     config.clientIdps[0]!.audience = 'sts.amazonaws.com';
-    expect(lint(config)).toEqual([{ path: ['clientIdps', 0, 'audience'], message: expect.stringMatching(/AWS STS/) }]);
+    expect(lint(config)).toEqual([{ path: ['clientIdps', 0, 'audience'], code: 'foreign_audience', message: expect.stringMatching(/AWS STS/) }]);
   });
 
-  it('warns on an http issuer', () => {
+  // Every issuer preset's shape: names are first come, first served, so a glob over an
+  // organisation, group or namespace name lets whoever registers a matching name in.
+  it.each([
+    ['repo:acme*', /every repository of every organisation whose name matches 'acme\*'/],
+    ['repo:*/app:ref:refs/heads/main', /every organisation whose name matches '\*'/],
+    ['repo:acme/app-*:ref:refs/heads/main', /every repository of the organisation whose name matches the glob/],
+    ['project_path:acme/*:ref_type:branch:ref:main', /every project of the group/],
+    ['project_path:acme*', /every project of every group whose name matches 'acme\*'/],
+    ['project_path:*', /every project of every group/],
+    ['project_path:acme/platform/*:ref_type:branch:ref:main', /every project of the group/],
+    ['system:serviceaccount:ci:*', /every service account of namespace 'ci'/],
+    ['system:serviceaccount:*:deployer', /every namespace whose name matches '\*'/],
+    ['system:serviceaccount:team-*:deployer', /every namespace whose name matches 'team-\*'/],
+    ['auth0|*', /opaque id/],
+  ])('warns on the broad pattern %s, whatever the issuer', (pattern, message) => {
     const config = base();
-    config.clientIdps[0]!.issuer = 'http://127.0.0.1:8080';
-    expect(lint(config).map((w) => w.message)).toContain('plain http issuer: acceptable for a local setup only');
+    const identity = config.clientIdentities[3]!;
+    identity.subjectPattern = pattern;
+    identity.claims = undefined;
+    config.clientIdps[0]!.issuer = 'https://idp.example.com'; // not GitHub: only the pattern speaks
+    expect(lint(config)).toEqual([{ path: ['clientIdentities', 3, 'subjectPattern'], code: 'broad_pattern', message: expect.stringMatching(message) }]);
+  });
+
+  it.each([
+    'repo:acme/app:ref:refs/heads/*',
+    'repo:acme/app:environment:*',
+    'project_path:acme/app:ref_type:branch:ref:release-*',
+    'system:serviceaccount:ci:deployer',
+    'auth0|507f1f77bcf86cd799439011',
+  ])('stays quiet on the scoped pattern %s (control)', (pattern) => {
+    const config = base();
+    const identity = config.clientIdentities[3]!;
+    identity.subjectPattern = pattern;
+    identity.claims = undefined;
+    config.clientIdps[0]!.issuer = 'https://idp.example.com';
+    expect(lint(config)).toEqual([]);
+  });
+
+  it('an organisation-wide pattern is fine once a repository or reusable workflow is pinned', () => {
+    const config = base();
+    const identity = config.clientIdentities[3]!;
+    identity.subjectPattern = 'repo:acme/*:ref:refs/heads/main';
+    identity.claims = { repository_owner_id: '654321' };
+    expect(lint(config).map((w) => w.code)).toEqual(['broad_pattern']);
+    identity.claims = { repository_owner_id: '654321', job_workflow_ref: 'acme/workflows/.github/workflows/deploy.yml@refs/heads/main' };
+    expect(lint(config)).toEqual([]);
   });
 });

@@ -91,12 +91,16 @@ describe('loadConfig', () => {
     expect(issues).toEqual([expect.stringMatching(/^config\.yaml:5:3: brokerIdp\.clientSecret: .*MISSING_SECRET/)]);
   });
 
-  it('refuses http issuers unless the config is marked local and the host is loopback', () => {
-    expect(issuesOf(BASE.replace('allowHttpLoopback: true', 'allowHttpLoopback: false'))).toEqual(
-      expect.arrayContaining([expect.stringMatching(/clientIdps\[0\]\.issuer: plain http needs settings\.allowHttpLoopback/)]),
-    );
+  it('loads plain http to loopback silently in a config marked local, with a warning per URL otherwise; refuses it to any other host', () => {
+    expect(load(BASE).warnings).toEqual([]);
+    const unmarked = load(BASE.replace('allowHttpLoopback: true', 'allowHttpLoopback: false')).warnings;
+    expect(unmarked.map((w) => [w.path, w.code])).toEqual([
+      ['brokerIdp.tokenEndpoint', 'http_loopback'],
+      ['clientIdps[0].issuer', 'http_loopback'],
+    ]);
+    expect(unmarked[0]!.message).toContain('settings: {allowHttpLoopback: true}');
     expect(issuesOf(BASE.replace('http://127.0.0.1:8081', 'http://idp.example.com'))).toEqual([
-      expect.stringMatching(/^config\.yaml:9:5: clientIdps\[0\]\.issuer: /),
+      expect.stringMatching(/^config\.yaml:9:5: clientIdps\[0\]\.issuer: must use https \(plain http is only for loopback hosts/),
     ]);
   });
 

@@ -1,5 +1,5 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document } from 'yaml';
 import schema from '../../config/broker-config.schema.json';
 import type { ConfigProblem, ProviderRegistry } from '../access/access-provider';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error';
@@ -55,6 +55,12 @@ export function loadConfig(text: string, options: LoadConfigOptions): LoadedConf
     throw new ConfigError(locate([{ path: [], message: 'the config must be a YAML mapping' }]));
   }
 
+  const tagProblems = tagErrors(doc);
+  if (tagProblems.length > 0) {
+    throw new ConfigError(tagProblems.map(({ offset, message }) => ({ file: options.fileName, line: lineCounter.linePos(offset).line, column: lineCounter.linePos(offset).col, path: '', message })));
+  }
+
+  const inlineSecret = isInlineString(doc, ['brokerIdp', 'clientSecret']);
   const interpolationProblems = interpolateEnv(doc, options.env);
   if (interpolationProblems.length > 0) throw new ConfigError(locate(interpolationProblems));
 
@@ -68,7 +74,41 @@ export function loadConfig(text: string, options: LoadConfigOptions): LoadedConf
 
   const { errors, warnings } = checkSemantics(config, options.providers);
   if (errors.length > 0) throw new ConfigError(locate(errors));
+  if (inlineSecret) {
+    warnings.unshift({
+      path: ['brokerIdp', 'clientSecret'],
+      code: 'inline_secret',
+      message: 'is written inline: anyone who can read this file (a repository, a ConfigMap, a log of it) has the secret. Write `clientSecret: ${BROKER_CLIENT_SECRET}` (from the environment) or `clientSecretFile: /run/secrets/broker-client-secret`',
+    });
+  }
   return { config, warnings: locate(warnings) };
+}
+
+/** The YAML tags that build plain scalars, mappings and lists; every other tag is refused. */
+const PLAIN_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((name) => `tag:yaml.org,2002:${name}`));
+
+/**
+ * `!!omap`, `!!set`, `!!pairs`, `!!binary`, `!!timestamp` and custom tags build values that
+ * are not plain mappings, lists or scalars (a Map passes a schema's `type: object` with no
+ * properties at all: `claims: !!omap …` would drop every condition). Refused wherever they stand.
+ */
+function tagErrors(doc: Document): Array<{ offset: number; message: string }> {
+  const problems: Array<{ offset: number; message: string }> = [];
+  visit(doc, {
+    Node(_key, node) {
+      if (node.tag !== undefined && !PLAIN_TAGS.has(node.tag)) {
+        const shown = node.tag.startsWith('tag:yaml.org,2002:') ? `!!${node.tag.slice('tag:yaml.org,2002:'.length)}` : node.tag;
+        problems.push({ offset: node.range?.[0] ?? 0, message: `YAML tag '${shown}' is not allowed: the config holds plain mappings, lists and scalars only (remove the tag)` });
+      }
+    },
+  });
+  return problems;
+}
+
+/** True when the scalar at `path` is a string written in the file, not a `${VAR}` reference. */
+function isInlineString(doc: Document, path: readonly string[]): boolean {
+  const node = doc.getIn(path, true);
+  return isScalar(node) && typeof node.value === 'string' && node.value !== '' && !node.value.includes('${');
 }
 
 function withDefaults(raw: Record<string, unknown>): BrokerConfig {
@@ -165,7 +205,7 @@ function pointerToPath(pointer: string, data: unknown): (string | number)[] {
 function issueAt(doc: Document, lineCounter: LineCounter, file: string, problem: ConfigProblem): ConfigIssue {
   const offset = offsetOf(doc, problem.path);
   const pos = lineCounter.linePos(offset);
-  return { file, line: pos.line, column: pos.col, path: formatPath(problem.path), message: problem.message };
+  return { file, line: pos.line, column: pos.col, path: formatPath(problem.path), message: problem.message, ...(problem.code ? { code: problem.code } : {}) };
 }
 
 /** The source offset of the deepest node the path reaches (a key for a mapping entry). */

@@ -35,6 +35,11 @@ export interface BrokerIdpConfig {
   keyId?: string;
   tokenEndpoint: string;
   scope?: string;
+  /** Voidkey compatibility: accepted, not used (a warning says so). */
+  jwksUri?: string;
+  algorithms?: string[];
+  /** Voidkey compatibility: `false` is not honoured (a warning says what to write instead). */
+  validateAudience?: boolean;
 }
 
 export interface ClientIdpConfig {
@@ -50,6 +55,8 @@ export interface ClientIdpConfig {
   /** How long known keys keep verifying while the JWKS endpoint fails (default 24 h). */
   staleKeysSeconds?: number;
   description?: string;
+  /** Voidkey compatibility: `false` beside an `audience` is not honoured (the audience is still checked). */
+  validateAudience?: boolean;
 }
 
 export interface AccessProviderConfig {

@@ -6,7 +6,8 @@ export function isLoopbackHost(hostname: string): boolean {
 
 /**
  * Issuer, JWKS, token and provider URLs must be https; plain http is accepted only for
- * loopback hosts, and only when the config declares itself a local/test setup.
+ * loopback hosts, and only when `allowHttpLoopback` (the config loader passes true and
+ * warns instead; a URL learnt at run time passes the config's consent).
  * Returns a problem description, or undefined when the URL is acceptable.
  */
 export function checkServiceUrl(value: string, allowHttpLoopback: boolean): string | undefined {
@@ -22,4 +23,11 @@ export function checkServiceUrl(value: string, allowHttpLoopback: boolean): stri
   if (!isLoopbackHost(url.hostname)) return 'must use https (plain http is only for loopback hosts in a local setup)';
   if (!allowHttpLoopback) return 'plain http needs settings.allowHttpLoopback: true (local/test setups only)';
   return undefined;
+}
+
+/** An `http:` URL to a loopback host: loads with a warning unless the config is marked local. */
+export function isHttpLoopbackUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return url.protocol === 'http:' && isLoopbackHost(url.hostname);
 }

@@ -50,11 +50,14 @@ export function compileIdentity(config: ClientIdentityConfig, index: number): Co
   };
 }
 
-/** Decision 2: strict types; a missing or null claim never matches; a list means any of. */
+/** Decision 2: strict types; a missing or null claim never matches, nor a number that is not a safe integer; a list means any of. */
 export function claimConditionsHold(identity: CompiledIdentity, claims: Readonly<JWTPayload>): boolean {
   for (const condition of identity.claims) {
     const actual = readClaim(claims, condition.name);
     if (actual === undefined || actual === null) return false;
+    // JSON.parse rounds a number beyond 2^53 (or a fraction) to the nearest double: such a
+    // claim never matches, so 9007199254740993 cannot pass for 9007199254740992.
+    if (typeof actual === 'number' && !Number.isSafeInteger(actual)) return false;
     if (!condition.values.some((expected) => expected === actual)) return false;
   }
   for (const condition of identity.claimPatterns) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
-import { checkServiceUrl } from '../config/urls';
+import { checkServiceUrl, isHttpLoopbackUrl } from '../config/urls';
 import {
   IdpMismatch,
   TokenAlgNotAllowed,
@@ -67,7 +67,8 @@ export class TokenVerifier {
         cacheMs: settings.jwksCacheSeconds * 1000,
         cooldownMs: settings.jwksRefetchCooldownSeconds * 1000,
         staleMs: (idp.staleKeysSeconds ?? 24 * 3600) * 1000,
-        checkUrl: (url) => checkServiceUrl(url, settings.allowHttpLoopback),
+        // A discovered jwks_uri may be plain http on loopback when the issuer itself is (it loaded with a warning).
+        checkUrl: (url) => checkServiceUrl(url, settings.allowHttpLoopback || isHttpLoopbackUrl(idp.issuer)),
         observer: deps.observer,
       });
       this.byIssuer.set(idp.issuer, { idp, keys });

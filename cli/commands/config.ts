@@ -3,7 +3,7 @@ import type { CliIo } from '../cli-io';
 import { CliError, TokenError, UsageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { offlineTools } from '../offline-tools';
-import { collect, readFileArg } from '../read-file-arg';
+import { collect, readConfigArg, readFileArg } from '../read-file-arg';
 import { decodeUnverifiedClaims } from '../token-claims';
 
 interface EnvValues {
@@ -40,7 +40,7 @@ function registerValidate(config: Command, io: CliIo): void {
     .description(
       'Check config files with the broker\'s own loader: YAML, schema, provider schemas, cross-references and lint. Errors print as file:line:col: path: message (as the broker prints them at start), warnings as file:line:col: warning: …. An unset ${VAR} is a note, not an error, unless --require-env: a pull-request check has no secrets.',
     )
-    .argument('<files...>', 'config files')
+    .argument('<files...>', 'config files (a folder holding one YAML file counts as that file, as CONFIG_DIR does for the broker)')
     .addOption(new Option('--format <format>', 'text, json, or github (annotations on the pull request)').choices(['text', 'json', 'github']).default('text'))
     .option('--strict', 'warnings fail too')
     .addOption(envFileOption())
@@ -57,7 +57,7 @@ Examples:
   voidkey config validate --require-env --env-file prod.env config.yaml`,
     )
     .action((files: string[], values: ValidateValues) => {
-      const texts = files.map((file) => [file, readFileArg(file, 'the config file')] as const);
+      const texts = files.map((path) => readConfigArg(path)).map(({ file, text }) => [file, text] as const);
       const tools = offlineTools();
       const env = environment(values, io);
       const checks = texts.map(([file, text]) => tools.checkConfig(text, { fileName: file, env, requireEnv: values.requireEnv === true }));
@@ -92,9 +92,9 @@ Examples:
     )
     .action((file: string, values: ExplainValues) => {
       const claims = readClaims(values);
-      const text = readFileArg(file, 'the config file');
+      const { file: configFile, text } = readConfigArg(file);
       const tools = offlineTools();
-      const check = tools.checkConfig(text, { fileName: file, env: environment(values, io) });
+      const check = tools.checkConfig(text, { fileName: configFile, env: environment(values, io) });
       if (check.config === undefined && check.errors.length > 0) {
         throw new CliError(ExitCode.Invalid, `${file} is not a valid config (voidkey config validate ${file} lists every problem):\n${check.errors.map(tools.formatIssue).join('\n')}`);
       }

@@ -36,7 +36,7 @@ class AwsStsProvider implements AccessProvider {
     return assumeRoleWithWebIdentity(
       this.client,
       {
-        RoleArn: key.roleArn,
+        RoleArn: key.roleArn ?? this.config.roleArn!,
         RoleSessionName: this.sessionName(key, context),
         WebIdentityToken: webIdentityToken,
         DurationSeconds: context.durationSeconds,
@@ -57,7 +57,7 @@ class AwsStsProvider implements AccessProvider {
     return assumeRole(
       this.client,
       {
-        RoleArn: key.roleArn,
+        RoleArn: key.roleArn ?? this.config.roleArn!,
         RoleSessionName: this.sessionName(key, context),
         DurationSeconds: context.durationSeconds,
         Policy: policyDocument(key.policy),

@@ -10,11 +10,14 @@ export interface AwsStsProviderConfig extends AccessProviderConfig {
   endpoint?: string;
   region?: string;
   defaultDuration?: number;
-  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string };
+  /** Voidkey's provider-level role: the default `roleArn` of keys that set none. */
+  roleArn?: string;
+  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc'; jwksUri?: string };
 }
 
 export interface AwsStsKeyConfig extends KeyConfig {
-  roleArn: string;
+  /** Falls back to the provider's `roleArn`; one of the two is required. */
+  roleArn?: string;
   policy?: string | Record<string, unknown>;
   policyArns?: string[];
   /** Ambient only. */
@@ -44,13 +47,14 @@ export const awsStsDescriptor = {
       endpoint: { type: 'string', minLength: 1 },
       region: { type: 'string', pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' },
       defaultDuration: { type: 'integer', minimum: MIN_DURATION, maximum: MAX_DURATION },
+      roleArn: roleArnSchema,
       brokerAuth: brokerAuthSchema,
     },
   },
   keySchema: {
     type: 'object',
     additionalProperties: false,
-    required: ['provider', 'roleArn', 'outputs'],
+    required: ['provider', 'outputs'],
     properties: {
       provider: { type: 'string' },
       description: { type: 'string' },
@@ -89,6 +93,9 @@ export const awsStsDescriptor = {
       problems.push({ path: [...providerPath, 'defaultDuration'], message: `ambient credentials chain roles, which AWS caps at ${MAX_CHAINED_DURATION} seconds` });
     }
     for (const { path, key } of keys as ReadonlyArray<{ path: (string | number)[]; key: AwsStsKeyConfig }>) {
+      if (key.roleArn === undefined && provider.roleArn === undefined) {
+        problems.push({ path, message: `missing required field 'roleArn' (or set 'roleArn' on provider '${provider.name}', the default of its keys)` });
+      }
       const onlyAmbient = ['externalId', 'sessionTags', 'transitiveTagKeys', 'sourceIdentity'] as const;
       for (const field of onlyAmbient) {
         if (!ambient && key[field] !== undefined) {
@@ -117,10 +124,10 @@ export const awsStsDescriptor = {
 };
 
 /** A policy written as a JSON string must parse, and its packed form fit STS's 2048 characters. */
-export function checkPolicies(keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[] {
+export function checkPolicies(keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>, skip: (policy: unknown) => boolean = () => false): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const { path, key } of keys) {
-    if (key.policy === undefined) continue;
+    if (key.policy === undefined || skip(key.policy)) continue;
     let packed: string | undefined;
     try {
       packed = policyDocument(key.policy);

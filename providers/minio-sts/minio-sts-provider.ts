@@ -1,7 +1,7 @@
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AccessProvider, MintContext, MintedCredential, ProviderDependencies } from '../../broker-core';
 import { assumeRoleWithWebIdentity, createStsClient, policyDocument } from '../sts-common/sts-client';
-import type { MinioKeyConfig, MinioStsProviderConfig } from './descriptor';
+import { isPolicyName, roleArnOf, type MinioKeyConfig, type MinioStsProviderConfig } from './descriptor';
 
 /**
  * `minio-sts`: AssumeRoleWithWebIdentity at the MinIO endpoint with the broker's token.
@@ -27,11 +27,12 @@ class MinioStsProvider implements AccessProvider {
     const minted = await assumeRoleWithWebIdentity(
       this.client,
       {
-        RoleArn: key.roleArn,
+        RoleArn: roleArnOf(this.config, key),
         RoleSessionName: 'voidkey',
         WebIdentityToken: webIdentityToken,
         DurationSeconds: context.durationSeconds,
-        Policy: policyDocument(key.policy),
+        // A policy name (Voidkey) is not a session policy: MinIO picks the policy itself.
+        Policy: isPolicyName(key.policy) ? undefined : policyDocument(key.policy),
       },
       context,
       'MinIO STS',
