@@ -29,6 +29,8 @@ export interface StartBrokerOptions {
   readonly env?: Readonly<Record<string, string>>;
   readonly args?: readonly string[];
   readonly startTimeoutMs?: number;
+  /** Name the config's folder in `CONFIG_DIR` (Voidkey's way) instead of passing `--config FILE`. */
+  readonly configDir?: boolean;
 }
 
 /** Starts the real server (`node dist/broker-server/main.js`) on an ephemeral loopback port. */
@@ -36,8 +38,9 @@ export async function startBrokerProcess(options: StartBrokerOptions): Promise<B
   const dir = mkdtempSync(join(tmpdir(), 'voidkey-broker-'));
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, options.config);
-  const child = spawn(process.execPath, [SERVER_ENTRY, '--config', configPath, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])], {
-    env: { PATH: process.env.PATH ?? '', ...options.env },
+  const configArgs = options.configDir ? [] : ['--config', configPath];
+  const child = spawn(process.execPath, [SERVER_ENTRY, ...configArgs, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])], {
+    env: { PATH: process.env.PATH ?? '', ...(options.configDir ? { CONFIG_DIR: dir } : {}), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -265,3 +265,52 @@ describe('minio-sts provider', () => {
     await expect(provider.mint(ctx({ provider: 'minio', roleArn: MINIO_ROLE, outputs: {} }))).rejects.toMatchObject({ reason: 'provider_rejected' });
   });
 });
+
+/** Voidkey's spellings reach the wire as documented: honoured where STS can take them, never sent where it cannot. */
+describe('Voidkey fields on the wire', () => {
+  let brokerIdp: TokenIssuer;
+  let aws: StsEmulator;
+  let minio: StsEmulator;
+  const http = new NodeHttpClient();
+  const settings = { ...DEFAULT_SETTINGS, allowHttpLoopback: true };
+  const MINIO_ROLE = 'arn:minio:iam:::role/broker-role';
+  beforeAll(async () => {
+    brokerIdp = await startTokenIssuer({ audience: AUDIENCE });
+    const trust = { issuer: brokerIdp.issuer, jwksUri: brokerIdp.jwksUri, audience: AUDIENCE };
+    aws = await startStsEmulator({ flavor: 'aws', trust, maxSessionDuration: 43_200 });
+    // claim-based MinIO: the policy comes from the broker token's `policy` claim
+    minio = await startStsEmulator({ flavor: 'minio', trust });
+  });
+  afterAll(async () => {
+    await Promise.all([aws.close(), minio.close(), brokerIdp.close()]);
+    http.close();
+  });
+  const ctx = (key: KeyConfig, durationSeconds = 900): MintContext => ({
+    keyName: 'K', key, durationSeconds, subject: 's', idp: 'i', claims: {}, requestId: 'r',
+    signal: AbortSignal.timeout(5000), deadline: Date.now() + 5000, brokerToken: () => brokerIdp.sign({ sub: 'voidkey-broker', policy: 'client-policy' }),
+  });
+
+  it("a provider's roleArn is the default of its keys; a key's own roleArn wins", async () => {
+    const provider = awsStsProvider.create({ name: 'aws', type: 'aws-sts', endpoint: aws.url, region: 'us-east-1', roleArn: ROLE }, { settings, http });
+    await provider.mint(ctx({ provider: 'aws', roleArn: 'arn:aws:iam::111122223333:role/own', outputs: {} }));
+    await provider.mint(ctx({ provider: 'aws', outputs: {} }, 7200));
+    expect(aws.requests.map((r) => [r.params.RoleArn, r.params.DurationSeconds])).toEqual([
+      ['arn:aws:iam::111122223333:role/own', '900'],
+      [ROLE, '7200'],
+    ]);
+  });
+
+  it('MinIO: a role that is an ARN is the RoleArn; a role or policy that is a name is not sent', async () => {
+    const provider = minioStsProvider.create({ name: 'minio', type: 'minio-sts', endpoint: minio.url }, { settings, http });
+    const document = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::b/*'] }] };
+    await provider.mint(ctx({ provider: 'minio', role: MINIO_ROLE, policy: document, outputs: {} })); // control: both sent
+    await provider.mint(ctx({ provider: 'minio', role: 'client-policy', outputs: {} }));
+    await provider.mint(ctx({ provider: 'minio', policy: 'client-policy', outputs: {} }));
+    expect(minio.requests.map((r) => [r.params.RoleArn, r.params.Policy])).toEqual([
+      [MINIO_ROLE, JSON.stringify(document)],
+      [undefined, undefined],
+      [undefined, undefined],
+    ]);
+    expect(minio.issued).toHaveLength(3);
+  });
+});
