@@ -3,6 +3,7 @@ import type { AccessProvider, AccessProviderFactory, DurationBounds, MintContext
 import type { AuditedCredential, AuditEvent, AuditSink } from './audit';
 import { BrokerTokenSource } from './broker-auth/broker-token-source';
 import { checkBrokerToken, type BrokerTokenExpectations } from './broker-auth/check-broker-token';
+import { BrokerTokenVerifier } from './broker-auth/verify-broker-token';
 import type { Clock } from './clock';
 import type { AccessProviderConfig, BrokerConfig, KeyConfig } from './config/types';
 import {
@@ -123,6 +124,8 @@ export class Broker {
   readonly matcher: IdentityMatcher;
   private readonly providers = new Map<string, ProviderEntry>();
   private readonly brokerTokens?: BrokerTokenSource;
+  /** By JWKS URL: Voidkey's brokerIdp.jwksUri, or a provider's brokerAuth.jwksUri. */
+  private readonly brokerTokenVerifiers = new Map<string, BrokerTokenVerifier>();
 
   constructor(
     readonly config: BrokerConfig,
@@ -146,6 +149,24 @@ export class Broker {
         observer: { tokenRequested: (outcome) => deps.observer?.brokerTokenRequested?.(outcome) },
       });
     }
+  }
+
+  private brokerTokenVerifier(brokerAuth: { jwksUri?: string } | undefined): BrokerTokenVerifier | undefined {
+    const jwksUri = brokerAuth?.jwksUri ?? this.config.brokerIdp?.jwksUri;
+    if (jwksUri === undefined) return undefined;
+    let verifier = this.brokerTokenVerifiers.get(jwksUri);
+    if (!verifier) {
+      verifier = new BrokerTokenVerifier({
+        jwksUri,
+        issuer: this.config.brokerIdp?.issuer,
+        algorithms: this.config.brokerIdp?.algorithms ?? ['RS256'],
+        settings: this.config.settings,
+        http: this.deps.http,
+        clock: this.deps.clock,
+      });
+      this.brokerTokenVerifiers.set(jwksUri, verifier);
+    }
+    return verifier;
   }
 
   idpProviders(): Array<{ name: string; isDefault: boolean }> {
@@ -292,8 +313,11 @@ export class Broker {
       brokerToken: async (audience) => {
         if (!this.brokerTokens) throw new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with');
         const token = await this.brokerTokens.token(audience);
+        const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string }) | undefined;
+        // Voidkey's jwksUri: the token verifies against the broker IdP's keys before its claims are read.
+        await this.brokerTokenVerifier(brokerAuth)?.verify(token);
         // Voidkey's brokerAuth.expectedIssuer / expectedAudience, for every provider alike.
-        checkBrokerToken(token, provider.config.brokerAuth as BrokerTokenExpectations | undefined);
+        checkBrokerToken(token, brokerAuth);
         return token;
       },
     };

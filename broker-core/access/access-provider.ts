@@ -84,7 +84,7 @@ export const CONFIG_WARNING_CODES = [
   'http_loopback',
   'inline_secret',
   'validate_audience_ignored',
-  'jwks_uri_unused',
+  'algorithms_unused',
   'minio_role_name',
   'minio_policy_name',
   'any_audience',

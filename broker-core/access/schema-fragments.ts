@@ -17,8 +17,8 @@ export const outputsSchema = {
 
 /**
  * Voidkey's `brokerAuth`: the broker token's audience for this provider, and what it must carry.
- * `tokenSource: broker-oidc` is what the broker does anyway; `jwksUri` is accepted for
- * Voidkey configs and loads with a warning (see check-semantics).
+ * `tokenSource: broker-oidc` is what the broker does anyway; `jwksUri` (else
+ * brokerIdp.jwksUri) is the key set the broker's own token must verify against.
  */
 export const brokerAuthSchema = {
   type: 'object',

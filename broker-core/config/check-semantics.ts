@@ -28,9 +28,15 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     url(config.brokerIdp.issuer, ['brokerIdp', 'issuer']);
     url(config.brokerIdp.jwksUri, ['brokerIdp', 'jwksUri']);
     const idp = config.brokerIdp;
-    if (idp.jwksUri !== undefined || idp.algorithms !== undefined) {
-      const field = idp.jwksUri !== undefined ? 'jwksUri' : 'algorithms';
-      warnings.push({ path: ['brokerIdp', field], code: 'jwks_uri_unused', message: `${BROKER_TOKEN_UNVERIFIED}${idp.algorithms !== undefined && field === 'jwksUri' ? ' (and brokerIdp.algorithms)' : ''}` });
+    // Voidkey's jwksUri is honoured: the broker's own token must verify against it (and
+    // `algorithms`) before its iss/aud are checked. Algorithms with no key set to use them on say so.
+    const anyJwksUri = idp.jwksUri !== undefined || config.accessProviders.some((p) => typeof (p.brokerAuth as { jwksUri?: unknown } | undefined)?.jwksUri === 'string');
+    if (idp.algorithms !== undefined && !anyJwksUri) {
+      warnings.push({
+        path: ['brokerIdp', 'algorithms'],
+        code: 'algorithms_unused',
+        message: "is not used without a key set: the broker verifies its own token only against brokerIdp.jwksUri (or a provider's brokerAuth.jwksUri). Add `jwksUri: <the IdP's JWKS URL>`, or remove algorithms",
+      });
     }
     if (idp.validateAudience === false) {
       warnings.push({
@@ -95,7 +101,6 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     const brokerAuth = provider.brokerAuth as { jwksUri?: unknown } | undefined;
     if (typeof brokerAuth?.jwksUri === 'string') {
       url(brokerAuth.jwksUri, ['accessProviders', index, 'brokerAuth', 'jwksUri']);
-      warnings.push({ path: ['accessProviders', index, 'brokerAuth', 'jwksUri'], code: 'jwks_uri_unused', message: BROKER_TOKEN_UNVERIFIED });
     }
   });
 
@@ -142,9 +147,6 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
   });
   return { errors, warnings };
 }
-
-const BROKER_TOKEN_UNVERIFIED =
-  "is not used: the broker takes its own token straight from brokerIdp.tokenEndpoint and checks its iss and aud against each provider's brokerAuth.expectedIssuer/expectedAudience; the cloud that receives the token verifies its signature. Remove it";
 
 /**
  * Claim conditions compare exactly (decision 2). A number beyond 2^53 or with a fraction

@@ -35,7 +35,7 @@ export interface BrokerIdpConfig {
   keyId?: string;
   tokenEndpoint: string;
   scope?: string;
-  /** Voidkey compatibility: accepted, not used (a warning says so). */
+  /** Voidkey's: the broker's own token must verify against this key set (with `algorithms`, default RS256). */
   jwksUri?: string;
   algorithms?: string[];
   /** Voidkey compatibility: `false` is not honoured (a warning says what to write instead). */

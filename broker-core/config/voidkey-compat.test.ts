@@ -88,14 +88,11 @@ describe("Voidkey's own configs, unchanged", () => {
         'brokerIdp.tokenEndpoint http_loopback',
         'brokerIdp.issuer http_loopback',
         'brokerIdp.jwksUri http_loopback',
-        'brokerIdp.jwksUri jwks_uri_unused',
         'clientIdps[0].issuer http_loopback',
         'clientIdps[0].jwksUri http_loopback',
         'accessProviders[0].endpoint http_loopback',
         'accessProviders[0].brokerAuth.jwksUri http_loopback',
-        'accessProviders[0].brokerAuth.jwksUri jwks_uri_unused',
         'accessProviders[1].brokerAuth.jwksUri http_loopback',
-        'accessProviders[1].brokerAuth.jwksUri jwks_uri_unused',
         'clientIdps[2].audience foreign_audience',
         'clientIdentities[2] unpinned_repository',
         'clientIdentities[0].keys.MINIO_CREDENTIALS.policy minio_policy_name',
@@ -109,13 +106,11 @@ describe("Voidkey's own configs, unchanged", () => {
         'brokerIdp.tokenEndpoint http_loopback',
         'brokerIdp.issuer http_loopback',
         'brokerIdp.jwksUri http_loopback',
-        'brokerIdp.jwksUri jwks_uri_unused',
         'clientIdps[0].issuer http_loopback',
         'clientIdps[0].jwksUri http_loopback',
         'clientIdps[0].validateAudience validate_audience_ignored',
         'accessProviders[0].endpoint http_loopback',
         'accessProviders[0].brokerAuth.jwksUri http_loopback',
-        'accessProviders[0].brokerAuth.jwksUri jwks_uri_unused',
         'clientIdentities[0].keys.MINIO_CREDENTIALS.role minio_role_name',
         'clientIdentities[0].keys.MINIO_ADMIN_CREDENTIALS.role minio_role_name',
       ],
@@ -145,10 +140,10 @@ describe('each Voidkey field: honoured, or loaded with a warning that gives the 
 
   it.each([
     [
-      'brokerIdp.jwksUri and algorithms',
-      () => at(VOIDKEY, '  audience: voidkey-broker\n  clientId', '').replace('  clientId: broker-service\n', '  clientId: broker-service\n  jwksUri: http://localhost:8080/realms/broker/certs\n  algorithms: [RS256]\n'),
-      'brokerIdp.jwksUri jwks_uri_unused',
-      /is not used: .*Remove it \(and brokerIdp\.algorithms\)/,
+      'brokerIdp.algorithms with no jwksUri to use them on',
+      () => at(VOIDKEY, '  clientId: broker-service\n', '  algorithms: [RS256]\n'),
+      'brokerIdp.algorithms algorithms_unused',
+      /is not used without a key set.*`jwksUri: <the IdP's JWKS URL>`/,
     ],
     ['brokerIdp.validateAudience: false', () => VOIDKEY.replace('  clientId: broker-service\n', '  clientId: broker-service\n  validateAudience: false\n'), 'brokerIdp.validateAudience validate_audience_ignored', /remove `expectedAudience`/],
     [
@@ -157,7 +152,6 @@ describe('each Voidkey field: honoured, or loaded with a warning that gives the 
       'clientIdps[0].validateAudience validate_audience_ignored',
       /still carry that audience.*`allowAnyAudience: true`/,
     ],
-    ['brokerAuth.jwksUri', () => VOIDKEY.replace('      expectedAudience: voidkey-broker\n', '      expectedAudience: voidkey-broker\n      jwksUri: http://localhost:8080/realms/broker/certs\n'), 'accessProviders[0].brokerAuth.jwksUri jwks_uri_unused', /is not used/],
     ['a MinIO role that is a name', () => VOIDKEY.replace('        roleArn: arn:minio:iam:::role/broker-role\n', '        role: client-policy\n'), 'clientIdentities[0].keys.MINIO_CREDENTIALS.role minio_role_name', /not sent.*RoleArn.*policy claim/],
     ['a MinIO policy that is a name', () => VOIDKEY.replace('        roleArn: arn:minio:iam:::role/broker-role\n', '        policy: client-policy\n'), 'clientIdentities[0].keys.MINIO_CREDENTIALS.policy minio_policy_name', /not sent as a session policy.*RoleArn.*policy claim.*policy: \{Version/],
     ['an inline clientSecret', () => VOIDKEY.replace('${BROKER_CLIENT_SECRET}', 'inline-canary-secret'), 'brokerIdp.clientSecret inline_secret', /clientSecret: \$\{BROKER_CLIENT_SECRET\}.*clientSecretFile/],
@@ -169,6 +163,16 @@ describe('each Voidkey field: honoured, or loaded with a warning that gives the 
     expect(warning.message).toMatch(message);
     expect(warning.line).toBeGreaterThan(1);
     expect(JSON.stringify(warnings)).not.toContain('inline-canary-secret');
+  });
+
+  it('honours brokerIdp.jwksUri, algorithms and brokerAuth.jwksUri silently (the broker token is verified against them)', () => {
+    const text = VOIDKEY.replace('  clientId: broker-service\n', '  clientId: broker-service\n  jwksUri: http://localhost:8080/realms/broker/certs\n  algorithms: [RS256, ES256]\n').replace(
+      '      expectedAudience: voidkey-broker\n',
+      '      expectedAudience: voidkey-broker\n      jwksUri: http://localhost:8080/realms/broker/other-certs\n',
+    );
+    const { config, warnings } = load(text);
+    expect(warnings).toEqual([]);
+    expect(config.brokerIdp!.algorithms).toEqual(['RS256', 'ES256']);
   });
 
   it('honours a MinIO role that is an ARN, silently, and a provider-level roleArn as the default of its keys', () => {

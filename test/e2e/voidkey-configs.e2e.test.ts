@@ -64,7 +64,7 @@ describe('the broker serves Voidkey configs', () => {
       expect((await fetch(`${broker.url}/health`)).status).toBe(200);
       const warnings = broker.logLines().filter((line) => line.msg === 'config warning');
       expect(warnings.length).toBeGreaterThan(5);
-      expect(warnings.map((line) => line.code)).toEqual(expect.arrayContaining(['http_loopback', 'inline_secret', 'jwks_uri_unused']));
+      expect(warnings.map((line) => line.code)).toEqual(expect.arrayContaining(['http_loopback', 'inline_secret']));
       const metrics = await metricsOf(broker);
       const loopback = warnings.filter((line) => line.code === 'http_loopback').length;
       expect(metrics).toContain(`voidkey_config_warnings{code="http_loopback"} ${loopback}`);
@@ -111,12 +111,13 @@ describe("a real mint through Voidkey's sandbox-config.yaml", () => {
   let brokerIdp: LocalIdp;
   let minio: StsEmulator;
   let broker: BrokerProcess;
+  let text: string;
 
   beforeAll(async () => {
     client = await startTokenIssuer({ audience: 'voidkey-broker', issuerPath: '/realms/client' });
     brokerIdp = await startLocalIdp({ clients: [{ clientId: 'broker-service', clientSecret: UPSTREAM_SECRET, claims: { policy: 'client-policy' } }] });
     minio = await startStsEmulator({ flavor: 'minio', trust: { issuer: brokerIdp.issuer, jwksUri: brokerIdp.jwksUri, audience: 'voidkey-broker' } });
-    const text = SANDBOX.replaceAll('http://localhost:8080/realms/broker/protocol/openid-connect/token', brokerIdp.tokenEndpoint)
+    text = SANDBOX.replaceAll('http://localhost:8080/realms/broker/protocol/openid-connect/token', brokerIdp.tokenEndpoint)
       .replaceAll('http://localhost:8080/realms/broker/protocol/openid-connect/certs', brokerIdp.jwksUri)
       .replaceAll('http://localhost:8080/realms/broker', brokerIdp.issuer)
       .replaceAll('http://localhost:8080/realms/client/protocol/openid-connect/certs', client.jwksUri)
@@ -150,5 +151,21 @@ describe("a real mint through Voidkey's sandbox-config.yaml", () => {
     expect(answer.status).toBe(401);
     expect(answer.body.error).toBe('audience_mismatch');
     expect(minio.calls).toBe(before);
+  });
+
+  it("brokerAuth.jwksUri is honoured: a broker token that does not verify against it never reaches MinIO (502)", async () => {
+    // the tests above are the positive control: the same file, its jwksUri naming the broker IdP's keys
+    const elsewhere = text.replace(/(brokerAuth:[\s\S]*?jwksUri: ")[^"]+/, `$1${client.jwksUri}`);
+    expect(elsewhere).not.toBe(text);
+    const other = await startBrokerProcess({ config: elsewhere });
+    try {
+      const before = minio.calls;
+      const answer = await mintAt(other.url, await client.sign({ sub: CLIENT_SUBJECT }), ['MINIO_CREDENTIALS']);
+      expect(answer.status).toBe(502);
+      expect(answer.body.error).toBe('broker_auth_failed');
+      expect(minio.calls).toBe(before);
+    } finally {
+      await other.stop();
+    }
   });
 });
