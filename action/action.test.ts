@@ -134,6 +134,8 @@ describe('the Action against a fake broker', () => {
       metadata: { provider: 'aws-prod', type: 'aws-sts', identity: 'app-main' },
     },
     HOSTILE: { credentials: HOSTILE_VALUES, expiresAt: '2030-01-02T03:04:05.000Z', metadata: { provider: 'aws-prod', type: 'aws-sts', identity: 'app-main' } },
+    // The broker's expiry is printed in the log: it must not start a workflow command there.
+    INJECTED: { credentials: { GCP_TOKEN: 'ya29.x' }, expiresAt: '2000\n::set-output name=pwned::1', metadata: { provider: 'gcp-prod', type: 'gcp', identity: 'app-main' } },
   };
 
   function answer(request: RecordedRequest): FakeAnswer {
@@ -183,6 +185,14 @@ describe('the Action against a fake broker', () => {
       `voidkey: exported ${[...expected.keys()].join(', ')} to the environment and the step's outputs; the first expires at 2030-01-02T03:04:05.000Z\n`,
     );
     for (const value of [minted.AWS_DEPLOY.credentials.AWS_SECRET_ACCESS_KEY, 'multi-line', idToken!]) expectOnlyMasked(run.stdout, value);
+  });
+
+  it('prints the broker\'s expiry with its control characters escaped', async () => {
+    // The positive control is the test above: a plain expiry is printed as sent.
+    const run = await runAction({ 'broker-url': broker.url, keys: 'AWS_DEPLOY,INJECTED' }, { idTokenUrl: `${idTokens.url}/token?api-version=2.0` });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('; the first expires at 2000\\n::set-output name=pwned::1\n');
+    expect(run.stdout.split('\n').filter((line) => line.startsWith('::set-output'))).toEqual([]);
   });
 
   it('passes all, duration and idp to the broker as `voidkey mint` does', async () => {

@@ -1,36 +1,45 @@
 import { EXIT_LABELS, ExitCode, exitCodeForBrokerError } from './exit-codes';
+import { printable } from './printable';
 
 /**
  * Every failure the CLI reports on purpose. `message` is safe to print: it never holds
  * a token or a credential. `debugDetail` is printed only with --debug.
+ *
+ * A message is one line, or a list of lines: a value quoted in it (a file name, an
+ * issuer, the broker's words) cannot break it, as describe() shows control characters
+ * escaped (cli/printable.ts).
  */
 export class CliError extends Error {
+  readonly lines: readonly string[];
+
   constructor(
     readonly exitCode: ExitCode,
-    message: string,
+    message: string | readonly string[],
     readonly debugDetail?: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    const lines = typeof message === 'string' ? [message] : message;
+    super(lines.join('\n'), options);
+    this.lines = lines;
     this.name = new.target.name;
   }
 
   /** The one line (or few) printed to stderr. */
   describe(): string {
-    return `voidkey: ${EXIT_LABELS[this.exitCode]}: ${this.message}`;
+    return [`voidkey: ${EXIT_LABELS[this.exitCode]}: ${printable(this.lines[0] ?? '')}`, ...this.lines.slice(1).map(printable)].join('\n');
   }
 }
 
 /** Bad flags, a missing broker URL, a format that cannot express the minted keys. */
 export class UsageError extends CliError {
-  constructor(message: string, debugDetail?: string) {
+  constructor(message: string | readonly string[], debugDetail?: string) {
     super(ExitCode.Usage, message, debugDetail);
   }
 }
 
 /** No token could be found or obtained locally. */
 export class TokenError extends CliError {
-  constructor(message: string, debugDetail?: string, options?: { cause?: unknown }) {
+  constructor(message: string | readonly string[], debugDetail?: string, options?: { cause?: unknown }) {
     super(ExitCode.Token, message, debugDetail, options);
   }
 }
@@ -88,6 +97,7 @@ export class BrokerRefused extends CliError {
 
   override describe(): string {
     const retry = this.retryAfter && /^[1-9]\d*$/.test(this.retryAfter) ? ` (retry after ${this.retryAfter} s)` : '';
+    // Every value here is the broker's: each line is made printable whole.
     const lines = [`voidkey: ${EXIT_LABELS[this.exitCode]} (${this.reason}): ${this.message}${this.requestId ? ` [request id: ${this.requestId}]` : ''}${retry}`];
     const keys = this.body.keys;
     if (keys !== null && typeof keys === 'object') {
@@ -96,6 +106,6 @@ export class BrokerRefused extends CliError {
         lines.push(`  ${key}: ${String(failure.error)}: ${String(failure.message)}`);
       }
     }
-    return lines.join('\n');
+    return lines.map(printable).join('\n');
   }
 }

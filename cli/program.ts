@@ -3,6 +3,7 @@ import type { CliIo } from './cli-io';
 import { COMMANDS } from './commands';
 import { CliError } from './errors';
 import { EXIT_LABELS, ExitCode } from './exit-codes';
+import { printable, printableLines } from './printable';
 import { isTruthyFlag } from './session';
 import { CLI_VERSION } from './version';
 
@@ -17,7 +18,8 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({
       writeOut: io.stdout,
       writeErr: io.stderr,
-      outputError: (text, write) => write(`voidkey: ${EXIT_LABELS[ExitCode.Usage]}: ${text.replace(/^error: /, '')}`),
+      // Commander quotes the arguments it could not use: one line each, whatever they hold.
+      outputError: (text, write) => write(printableLines(`voidkey: ${EXIT_LABELS[ExitCode.Usage]}: ${text.replace(/^error: /, '')}`.trimEnd().split('\n'))),
     })
     .addHelpText(
       'after',
@@ -48,12 +50,12 @@ function report(err: unknown, io: CliIo, debug: boolean): number {
   }
   if (err instanceof CliError) {
     io.stderr(`${err.describe()}\n`);
-    if (debug && err.debugDetail) io.stderr(`voidkey: debug: ${err.debugDetail}\n`);
+    if (debug && err.debugDetail) io.stderr(`voidkey: debug: ${printable(err.debugDetail)}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
-  io.stderr(`voidkey: ${EXIT_LABELS[ExitCode.Internal]}: ${message}\n`);
-  if (debug && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+  io.stderr(`voidkey: ${EXIT_LABELS[ExitCode.Internal]}: ${printable(message)}\n`);
+  if (debug && err instanceof Error && err.stack) io.stderr(printableLines(err.stack.split('\n')));
   return ExitCode.Internal;
 }
 

@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { printable } from './printable';
 
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -28,7 +29,7 @@ export async function runChild(
     };
     child.once('error', (err: NodeJS.ErrnoException) => {
       const status = err.code === 'ENOENT' ? 127 : 126;
-      stderr(`voidkey: cannot run ${command}: ${err.code === 'ENOENT' ? 'command not found' : (err.code ?? err.message)}\n`);
+      stderr(`voidkey: cannot run ${printable(command)}: ${printable(err.code === 'ENOENT' ? 'command not found' : (err.code ?? err.message))}\n`);
       finish(status);
     });
     child.once('exit', (code, signal) => {

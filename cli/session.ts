@@ -4,6 +4,7 @@ import { parseBrokerUrl } from './broker-url';
 import type { CliIo } from './cli-io';
 import type { BrokerOptionValues, TokenOptionValues } from './common-options';
 import { createDeadline, type Deadline } from './fetch-with-retry';
+import { printable } from './printable';
 import { decodeUnverifiedClaims, describeClaims } from './token-claims';
 import { resolveToken, type ResolvedToken } from './token-source';
 
@@ -18,7 +19,7 @@ export interface Session {
 export function openSession(values: BrokerOptionValues & TokenOptionValues, io: CliIo): Session {
   const deadline = createDeadline(values.timeout);
   const debug = debugEnabled(values, io.env)
-    ? (message: string) => io.stderr(`voidkey: debug: ${message}\n`)
+    ? (message: string) => io.stderr(`voidkey: debug: ${printable(message)}\n`)
     : () => undefined;
   return {
     deadline,

@@ -2,7 +2,7 @@ import { CliError } from './errors';
 import { ExitCode } from './exit-codes';
 import { createDeadline } from './fetch-with-retry';
 import { closedPort, startFakeServer, type FakeServer } from './test-support/fake-broker';
-import { DEFAULT_K8S_TOKEN_FILE, resolveToken, type TokenOptions, type TokenSourceContext } from './token-source';
+import { DEFAULT_K8S_TOKEN_FILE, resolveToken, tokenVariables, type TokenOptions, type TokenSourceContext } from './token-source';
 
 let github: FakeServer;
 beforeAll(async () => {
@@ -115,5 +115,23 @@ describe('resolveToken errors', () => {
   it('hints at id_tokens in GitLab CI', async () => {
     const err = (await resolveToken({}, context({ GITLAB_CI: 'true' }, [])).catch((e: unknown) => e)) as CliError;
     expect(err.message).toContain('id_tokens');
+    // The hint is a line of its own; a value in a message cannot make one (cli/printable.ts).
+    expect(err.describe().split('\n')).toEqual([expect.stringMatching(/^voidkey: token: no OIDC token found/), expect.stringMatching(/^hint: in GitLab CI/)]);
+  });
+
+  it('shows a file name that holds a newline on one line', async () => {
+    // Positive control: a plain name is shown as given.
+    const plain = (await resolveToken({ tokenFile: '/missing' }, context({}, [])).catch((e: unknown) => e)) as CliError;
+    expect(plain.describe()).toBe('voidkey: token: cannot read the token file /missing (--token-file): ENOENT');
+    const err = (await resolveToken({ tokenFile: '/missing\n::error::x' }, context({}, [])).catch((e: unknown) => e)) as CliError;
+    expect(err.describe()).toBe('voidkey: token: cannot read the token file /missing\\n::error::x (--token-file): ENOENT');
+  });
+});
+
+describe('tokenVariables', () => {
+  it('names every variable a source reads a token or a token request from, and the --token-env one', () => {
+    expect(tokenVariables({})).toEqual(['VOIDKEY_OIDC_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'VOIDKEY_ID_TOKEN']);
+    expect(tokenVariables({ tokenEnv: 'DEPLOY_TOKEN' })).toContain('DEPLOY_TOKEN');
+    expect(tokenVariables({ tokenEnv: 'VOIDKEY_ID_TOKEN' })).toHaveLength(4);
   });
 });

@@ -47,6 +47,18 @@ const SOURCES: readonly TokenSource[] = [
   fromKubernetes,
 ];
 
+/**
+ * The variables that hold an OIDC token, or the means to request one, for any source
+ * above: exec removes them from the command's environment, whichever source was used,
+ * so the command gets its credentials but not the power to mint others. (A token file
+ * stays readable: a file cannot be hidden from a child process.)
+ */
+export function tokenVariables(options: Pick<TokenOptions, 'tokenEnv'>): string[] {
+  const names = ['VOIDKEY_OIDC_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', DEFAULT_GITLAB_TOKEN_VARIABLE];
+  if (options.tokenEnv !== undefined && !names.includes(options.tokenEnv)) names.push(options.tokenEnv);
+  return names;
+}
+
 export async function resolveToken(options: TokenOptions, context: TokenSourceContext): Promise<ResolvedToken> {
   if (options.token !== undefined && options.tokenFile !== undefined) {
     throw new UsageError('--token and --token-file are mutually exclusive');
@@ -160,7 +172,7 @@ function checkToken(raw: string, source: string): string {
   return token;
 }
 
-function noTokenMessage(context: TokenSourceContext): string {
+function noTokenMessage(context: TokenSourceContext): string[] {
   const k8s = context.env.VOIDKEY_K8S_TOKEN_FILE || DEFAULT_K8S_TOKEN_FILE;
   const lines = [
     `no OIDC token found (tried --token, --token-file, VOIDKEY_OIDC_TOKEN, GitHub Actions, GitLab CI $${DEFAULT_GITLAB_TOKEN_VARIABLE}, ${k8s})`,
@@ -171,5 +183,5 @@ function noTokenMessage(context: TokenSourceContext): string {
   if (context.env.GITLAB_CI) {
     lines.push(`hint: in GitLab CI, declare \`id_tokens: ${DEFAULT_GITLAB_TOKEN_VARIABLE}: {aud: …}\` or pass --token-env NAME`);
   }
-  return lines.join('\n');
+  return lines;
 }

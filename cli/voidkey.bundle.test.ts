@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { GENESIS_HASH, recordHash } from '../broker-core/audit-chain';
 import { startFakeServer, fakeJwt, HOSTILE_VALUES, type FakeAnswer, type FakeServer, type RecordedRequest } from './test-support/fake-broker';
 
 const ROOT = join(__dirname, '..');
@@ -396,5 +397,199 @@ describe('exec', () => {
   it('exits 128 + n when a signal ends the command', async () => {
     const code = await signalled('console.log("ready"); setInterval(() => {}, 1000)', 'SIGINT');
     expect(code).toBe(130);
+  });
+});
+
+describe('exec keeps the OIDC token from the command', () => {
+  const node = process.execPath;
+  const TOKEN_VARIABLES = ['VOIDKEY_OIDC_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL', 'VOIDKEY_ID_TOKEN', 'DEPLOY_TOKEN'];
+  const printEnv = `process.stdout.write(JSON.stringify(Object.fromEntries(${JSON.stringify([...TOKEN_VARIABLES, 'GOOGLE_OAUTH_ACCESS_TOKEN', 'VOIDKEY_BROKER_URL'])}.map((n) => [n, process.env[n] ?? null]))))`;
+  const printed = (stdout: string) => JSON.parse(stdout) as Record<string, string | null>;
+
+  it('removes VOIDKEY_OIDC_TOKEN and the CI token variables; --keep-token-env keeps them', async () => {
+    const env = baseEnv({ VOIDKEY_OIDC_TOKEN: TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'gh-request-token', ACTIONS_ID_TOKEN_REQUEST_URL: `${server.url}/gh-id-token`, VOIDKEY_ID_TOKEN: TOKEN });
+    // Positive control: asked to keep them, the command sees every one.
+    const kept = await voidkey(['exec', '--keys', 'GCP_READ', '--keep-token-env', '--', node, '-e', printEnv], env);
+    expect(kept.code).toBe(0);
+    expect(printed(kept.stdout)).toMatchObject({ VOIDKEY_OIDC_TOKEN: TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'gh-request-token', VOIDKEY_ID_TOKEN: TOKEN, GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.token' });
+
+    const run = await voidkey(['exec', '--keys', 'GCP_READ', '--debug', '--', node, '-e', printEnv], env);
+    expect(run.code).toBe(0);
+    expect(printed(run.stdout)).toEqual({
+      VOIDKEY_OIDC_TOKEN: null,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: null,
+      ACTIONS_ID_TOKEN_REQUEST_URL: null,
+      VOIDKEY_ID_TOKEN: null,
+      DEPLOY_TOKEN: null,
+      GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.token',
+      VOIDKEY_BROKER_URL: server.url,
+    });
+    expect(run.stderr).toContain('voidkey: debug: removed VOIDKEY_OIDC_TOKEN, ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL, VOIDKEY_ID_TOKEN from its environment');
+    expect(run.stderr).not.toContain(TOKEN);
+  });
+
+  it('removes the token it got from GitHub Actions and the --token-env variable', async () => {
+    const github = baseEnv({ ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'gh-request-token', ACTIONS_ID_TOKEN_REQUEST_URL: `${server.url}/gh-id-token` });
+    const kept = await voidkey(['exec', '--keys', 'GCP_READ', '--keep-token-env', '--', node, '-e', printEnv], github);
+    expect(printed(kept.stdout)).toMatchObject({ ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'gh-request-token', GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.token' });
+    const run = await voidkey(['exec', '--keys', 'GCP_READ', '--', node, '-e', printEnv], github);
+    expect(run.code).toBe(0);
+    expect(printed(run.stdout)).toMatchObject({ ACTIONS_ID_TOKEN_REQUEST_TOKEN: null, ACTIONS_ID_TOKEN_REQUEST_URL: null, GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.token' });
+
+    const gitlab = baseEnv({ DEPLOY_TOKEN: TOKEN });
+    const keptGitlab = await voidkey(['exec', '--keys', 'GCP_READ', '--token-env', 'DEPLOY_TOKEN', '--keep-token-env', '--', node, '-e', printEnv], gitlab);
+    expect(printed(keptGitlab.stdout)).toMatchObject({ DEPLOY_TOKEN: TOKEN });
+    const runGitlab = await voidkey(['exec', '--keys', 'GCP_READ', '--token-env', 'DEPLOY_TOKEN', '--', node, '-e', printEnv], gitlab);
+    expect(runGitlab.code).toBe(0);
+    expect(printed(runGitlab.stdout)).toMatchObject({ DEPLOY_TOKEN: null, GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.token' });
+  });
+});
+
+describe('no value the CLI prints can start a line', () => {
+  // A workflow command, a carriage return that overwrites the line, an ANSI escape, a Unicode line separator.
+  const INJECTED = '\n::set-output name=pwned::1\r\u001b[2K\u2028::add-mask::x';
+  const SHOWN = '\\n::set-output name=pwned::1\\r\\u001b[2K\\u2028::add-mask::x';
+  const BENIGN = ' (benign)';
+
+  /** No line of the output is a workflow command, and nothing in it moves the cursor or breaks a line another way. */
+  function expectNoInjectedLine(text: string): void {
+    expect(text.split('\n').filter((line) => line.startsWith('::'))).toEqual([]);
+    for (const char of ['\r', '\u001b', '\u2028']) expect(text).not.toContain(char);
+  }
+
+  async function withBroker<T>(handler: FakeServer['handler'], body: () => Promise<T>): Promise<T> {
+    const previous = server.handler;
+    server.handler = handler;
+    try {
+      return await body();
+    } finally {
+      server.handler = previous;
+    }
+  }
+
+  it.each([
+    ['benign', BENIGN, BENIGN],
+    ['hostile', INJECTED, SHOWN],
+  ])('in the broker\'s error answer (%s)', async (_name, value, shown) => {
+    const answer = () => ({
+      status: 502,
+      body: { error: `mint_failed${value}`, code: 'ERR_MINT_FAILED', message: `no credentials were issued${value}`, requestId: `rid${value}`, keys: { [`AWS${value}`]: { error: `provider_rejected${value}`, message: `refused${value}` } } },
+    });
+    const run = await withBroker(answer, () => voidkey(['mint', '--keys', 'AWS_DEPLOY']));
+    expect(run.code).toBe(5);
+    expect(run.stderr).toBe(`voidkey: provider failed (mint_failed${shown}): no credentials were issued${shown} [request id: rid${shown}]\n  AWS${shown}: provider_rejected${shown}: refused${shown}\n`);
+    expectNoInjectedLine(run.stderr);
+  });
+
+  it.each([
+    ['benign', BENIGN, BENIGN],
+    ['hostile', INJECTED, SHOWN],
+  ])('in whoami, list-keys and list-idps (%s)', async (_name, value, shown) => {
+    const token = fakeJwt({ iss: 'https://token.actions.githubusercontent.com', sub: `repo:acme/app${value}` });
+    const answer = (request: RecordedRequest): FakeAnswer =>
+      request.url === '/credentials/idp-providers'
+        ? { status: 200, body: [{ name: `github${value}`, isDefault: true }] }
+        : {
+            status: 200,
+            body: {
+              idp: `github${value}`,
+              subject: `repo:acme/app${value}`,
+              identities: [`deploy${value}`],
+              keys: [{ name: `AWS${value}`, provider: `aws${value}`, type: 'aws-sts', identity: `deploy${value}`, outputs: [`OUT${value}`], duration: { default: 900, min: 900, max: 3600 } }],
+            },
+          };
+    const env = baseEnv({ VOIDKEY_OIDC_TOKEN: token });
+    const [whoami, keys, idps] = await withBroker(answer, () => Promise.all([voidkey(['whoami'], env), voidkey(['list-keys'], env), voidkey(['list-idps'], env)]));
+    expect([whoami.code, keys.code, idps.code]).toEqual([0, 0, 0]);
+    expect(whoami.stdout).toContain(`claims:     iss=https://token.actions.githubusercontent.com sub=repo:acme/app${shown} (unverified)\nidp:        github${shown}\nsubject:    repo:acme/app${shown}\nidentities: deploy${shown}\nkeys:       AWS${shown}\n`);
+    expect(keys.stdout.split('\n')[1]).toBe(`AWS${shown}  aws${shown}  aws-sts  deploy${shown}  900/900/3600                  OUT${shown}`);
+    expect(idps.stdout).toBe(`github${shown} (default)\n`);
+    for (const run of [whoami, keys, idps]) expectNoInjectedLine(run.stdout);
+  });
+
+  it.each([
+    ['benign', BENIGN, BENIGN],
+    ['hostile', INJECTED, SHOWN],
+  ])('in whoami\'s clues when the broker refuses the token (%s)', async (_name, value, shown) => {
+    const token = fakeJwt({ iss: `https://issuer.example${value}`, sub: 'x' });
+    const run = await voidkey(['whoami'], baseEnv({ VOIDKEY_OIDC_TOKEN: token }));
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`claims:     iss=https://issuer.example${shown} sub=x (unverified)\n`);
+    expectNoInjectedLine(run.stderr);
+  });
+
+  const config = (value: string) => `brokerIdp:
+  clientId: voidkey-broker
+  clientSecret: not-a-secret
+  tokenEndpoint: https://idp.example.com/token
+clientIdps:
+  - name: github-actions
+    issuer: https://token.actions.githubusercontent.com
+    audience: https://broker.example.com
+accessProviders:
+  - name: aws-prod
+    type: aws-sts
+clientIdentities:
+  - name: ${JSON.stringify(`any-branch${value}`)}
+    subjectPattern: ${JSON.stringify(`repo:acme/*:ref:refs/heads/*${value}`)}
+    idp: github-actions
+    keys:
+      AWS_READONLY: { provider: aws-prod, roleArn: "arn:aws:iam::111122223333:role/ro", outputs: { AWS_ACCESS_KEY_ID: AccessKeyId } }
+`;
+
+  it.each([
+    ['benign', BENIGN, BENIGN],
+    ['hostile', INJECTED, SHOWN],
+  ])('in config validate and explain, text format (%s)', async (name, value, shown) => {
+    const file = join(dir, `config-${name}.yaml`);
+    writeFileSync(file, config(value));
+    const validate = await voidkey(['config', 'validate', file]);
+    expect(validate.code).toBe(0);
+    expect(validate.stdout).toContain(`${file}:14:5: warning: clientIdentities[0].subjectPattern: 'repo:acme/*:ref:refs/heads/*${shown}' matches every repository of the organisation\n`);
+    expectNoInjectedLine(validate.stdout);
+
+    const claims = JSON.stringify({ iss: 'https://token.actions.githubusercontent.com', aud: 'https://broker.example.com', sub: `repo:other/app${value}`, ref: `main${value}` });
+    const explain = await voidkey(['config', 'explain', file, '--claims', claims]);
+    expect(explain.code).toBe(4);
+    expect(explain.stdout).toContain(`subject:  repo:other/app${shown}\n`);
+    expect(explain.stdout).toContain(`  any-branch${shown}  clientIdentities[0]  subjectPattern ${JSON.stringify(`repo:acme/*:ref:refs/heads/*${value}`).replaceAll('\u2028', '\\u2028')}\n`);
+    expectNoInjectedLine(explain.stdout);
+  });
+
+  it.each([
+    ['benign', BENIGN, BENIGN],
+    ['hostile', INJECTED, SHOWN],
+  ])('in errors that quote the config (%s)', async (_name, value, shown) => {
+    const file = join(dir, 'config-idp.yaml');
+    writeFileSync(file, config(''));
+    const run = await voidkey(['config', 'explain', file, '--claims', JSON.stringify({ iss: `https://elsewhere.example${value}`, sub: 'x' })]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`no IdP in the config has the issuer https://elsewhere.example${shown};`);
+    expectNoInjectedLine(run.stderr);
+  });
+});
+
+describe('audit verify', () => {
+  it('refuses a record with a forged duplicate event member (the real one last), exit 7', async () => {
+    const lines: string[] = [];
+    let prevHash = GENESIS_HASH;
+    for (let seq = 0; seq < 3; seq++) {
+      const event = { requestId: `req-${seq}`, outcome: 'allowed' };
+      const hash = recordHash(seq, prevHash, event);
+      lines.push(JSON.stringify({ seq, prevHash, hash, event }));
+      prevHash = hash;
+    }
+    const intact = join(dir, 'audit-intact.jsonl');
+    writeFileSync(intact, `${lines.join('\n')}\n`);
+    // Positive control: the file as written verifies.
+    const ok = await voidkey(['audit', 'verify', intact]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: 3 records \(0 signed\), last hash [0-9a-f]{64}\n/);
+
+    const forged = join(dir, 'audit-forged.jsonl');
+    writeFileSync(forged, `${lines.map((line, i) => (i === 1 ? line.replace('"event":', '"event":{"requestId":"req-1","outcome":"denied"},"event":') : line)).join('\n')}\n`);
+    const run = await voidkey(['audit', 'verify', forged]);
+    expect(run.code).toBe(7);
+    expect(run.stdout).toBe(`${forged}:2: record 1: has two members of the same name (edited: the broker never writes one)\n`);
   });
 });

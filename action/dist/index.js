@@ -21585,19 +21585,29 @@ function exitCodeForBrokerError(code, status) {
   return exitCodeForStatus(status);
 }
 
+// cli/printable.ts
+var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+var SHORT_ESCAPES = { "\n": "\\n", "\r": "\\r", "	": "\\t", "\b": "\\b", "\f": "\\f" };
+function printable(value) {
+  return String(value).replace(UNPRINTABLE, (char) => SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 // cli/errors.ts
 var CliError = class extends Error {
   constructor(exitCode, message, debugDetail, options) {
-    super(message, options);
+    const lines = typeof message === "string" ? [message] : message;
+    super(lines.join("\n"), options);
     this.exitCode = exitCode;
     this.debugDetail = debugDetail;
+    this.lines = lines;
     this.name = new.target.name;
   }
   exitCode;
   debugDetail;
+  lines;
   /** The one line (or few) printed to stderr. */
   describe() {
-    return `voidkey: ${EXIT_LABELS[this.exitCode]}: ${this.message}`;
+    return [`voidkey: ${EXIT_LABELS[this.exitCode]}: ${printable(this.lines[0] ?? "")}`, ...this.lines.slice(1).map(printable)].join("\n");
   }
 };
 var UsageError = class extends CliError {
@@ -21650,7 +21660,7 @@ var BrokerRefused = class extends CliError {
         lines.push(`  ${key}: ${String(failure.error)}: ${String(failure.message)}`);
       }
     }
-    return lines.join("\n");
+    return lines.map(printable).join("\n");
   }
 };
 
@@ -22005,7 +22015,7 @@ async function run(core) {
     core.setOutput(name, value);
   }
   const expiry = Object.values(minted).map((key) => key.expiresAt).sort()[0];
-  core.info(`voidkey: exported ${[...credentials.keys()].join(", ") || "nothing"} to the environment and the step's outputs${expiry ? `; the first expires at ${expiry}` : ""}`);
+  core.info(`voidkey: exported ${[...credentials.keys()].join(", ") || "nothing"} to the environment and the step's outputs${expiry ? `; the first expires at ${printable(expiry)}` : ""}`);
 }
 function brokerUrl(raw) {
   try {

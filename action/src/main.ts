@@ -5,6 +5,7 @@ import { CliError, TokenError, UsageError } from '../../cli/errors';
 import { createDeadline } from '../../cli/fetch-with-retry';
 import { flattenCredentials } from '../../cli/formats/flatten-credentials';
 import { maskedLines } from '../../cli/formats/github';
+import { printable } from '../../cli/printable';
 import { readInputs } from './inputs';
 
 /**
@@ -38,7 +39,7 @@ async function run(core: typeof Core): Promise<void> {
     core.setOutput(name, value);
   }
   const expiry = Object.values(minted).map((key) => key.expiresAt).sort()[0];
-  core.info(`voidkey: exported ${[...credentials.keys()].join(', ') || 'nothing'} to the environment and the step's outputs${expiry ? `; the first expires at ${expiry}` : ''}`);
+  core.info(`voidkey: exported ${[...credentials.keys()].join(', ') || 'nothing'} to the environment and the step's outputs${expiry ? `; the first expires at ${printable(expiry)}` : ''}`);
 }
 
 /** The CLI's rules (https, or http to loopback), in the Action's words. */

@@ -3,6 +3,7 @@ import type { CliIo } from '../cli-io';
 import { UsageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { offlineTools } from '../offline-tools';
+import { printable } from '../printable';
 import { readFileArg } from '../read-file-arg';
 
 type VerifyValues = { readonly publicKey?: string; readonly partial?: boolean; readonly format: 'text' | 'json' };
@@ -38,14 +39,14 @@ export function registerAudit(program: Command, io: CliIo): void {
       if (values.format === 'json') {
         io.stdout(`${JSON.stringify({ file, ...verdict }, null, 2)}\n`);
       } else if (verdict.ok) {
-        io.stdout(`ok: ${verdict.records} records (${verdict.signed} signed), last hash ${verdict.lastHash}\n`);
+        io.stdout(`ok: ${verdict.records} records (${verdict.signed} signed), last hash ${printable(verdict.lastHash)}\n`);
         io.stdout(
           verdict.signaturesChecked
-            ? `signatures: every record verified with ${values.publicKey}\n`
+            ? `signatures: every record verified with ${printable(values.publicKey)}\n`
             : `signatures: not checked${verdict.signed > 0 ? ' (pass --public-key to check them)' : ''}\n`,
         );
       } else {
-        io.stdout(`${file}:${verdict.line}: ${verdict.seq === undefined ? '' : `record ${verdict.seq}: `}${verdict.problem}\n`);
+        io.stdout(`${printable(file)}:${verdict.line}: ${verdict.seq === undefined ? '' : `record ${verdict.seq}: `}${printable(verdict.problem)}\n`);
       }
       if (!verdict.ok) io.exitCode = ExitCode.Invalid;
     });

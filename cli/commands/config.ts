@@ -96,11 +96,11 @@ Examples:
       const tools = offlineTools();
       const check = tools.checkConfig(text, { fileName: configFile, env: environment(values, io) });
       if (check.config === undefined && check.errors.length > 0) {
-        throw new CliError(ExitCode.Invalid, `${file} is not a valid config (voidkey config validate ${file} lists every problem):\n${check.errors.map(tools.formatIssue).join('\n')}`);
+        throw new CliError(ExitCode.Invalid, [`${file} is not a valid config (voidkey config validate ${file} lists every problem):`, ...check.errors.map(tools.formatIssue)]);
       }
       if (check.config === undefined) {
         // Only values of unset variables stand in the way (a GUID cannot be a placeholder).
-        throw new UsageError(`${file} cannot be loaded without the variables it references: set them or pass --env-file\n${check.notes.map(tools.formatIssue).join('\n')}`);
+        throw new UsageError([`${file} cannot be loaded without the variables it references: set them or pass --env-file`, ...check.notes.map(tools.formatIssue)]);
       }
       const explanation = tools.explainToken({ config: check.config, claims, idpName: values.idp, now: Date.now() });
       io.stdout(tools.renderExplanation(explanation, values.format));

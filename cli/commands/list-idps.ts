@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../cli-io';
 import { addBrokerOptions, type BrokerOptionValues } from '../common-options';
+import { printableLines } from '../printable';
 import { openSession } from '../session';
 
 type ListIdpsValues = BrokerOptionValues & { readonly json?: boolean };
@@ -19,6 +20,6 @@ export function registerListIdps(program: Command, io: CliIo): void {
       io.stdout(`${JSON.stringify(idps, null, 2)}\n`);
       return;
     }
-    io.stdout(idps.map((idp) => `${idp.name}${idp.isDefault ? ' (default)' : ''}\n`).join(''));
+    io.stdout(printableLines(idps.map((idp) => `${idp.name}${idp.isDefault ? ' (default)' : ''}`)));
   });
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../cli-io';
 import { addBrokerOptions, addTokenOptions, type BrokerOptionValues, type TokenOptionValues } from '../common-options';
 import { CliError } from '../errors';
+import { printableLines } from '../printable';
 import { openSession } from '../session';
 import { decodeUnverifiedClaims, describeClaims } from '../token-claims';
 
@@ -27,7 +28,7 @@ export function registerWhoami(program: Command, io: CliIo): void {
       answer = await client.listKeys(token);
     } catch (err) {
       // What the token claims is the most useful clue when the broker refuses it.
-      if (err instanceof CliError && values.json !== true) io.stderr(`token:      ${source}\nclaims:     ${local} (unverified)\n`);
+      if (err instanceof CliError && values.json !== true) io.stderr(printableLines([`token:      ${source}`, `claims:     ${local} (unverified)`]));
       throw err;
     }
     if (values.json === true) {
@@ -46,16 +47,16 @@ export function registerWhoami(program: Command, io: CliIo): void {
       );
       return;
     }
+    // The claims and the broker's answer are not ours: no value may start a line.
     io.stdout(
-      [
+      printableLines([
         `token:      ${source}`,
         `claims:     ${local} (unverified)`,
         `idp:        ${answer.idp}`,
         `subject:    ${answer.subject}`,
         `identities: ${(answer.identities ?? []).join(', ') || '(none)'}`,
         `keys:       ${answer.keys.map((key) => key.name).join(', ') || '(none)'}`,
-        '',
-      ].join('\n'),
+      ]),
     );
   });
 }

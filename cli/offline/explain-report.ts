@@ -1,3 +1,4 @@
+import { printable, printableLines } from '../printable';
 import type { Explanation } from './explain-token';
 
 export const EXPLAIN_FORMATS = ['text', 'json'] as const;
@@ -38,10 +39,13 @@ export function renderExplanation(explanation: Explanation, format: ExplainForma
     lines.push('', 'the broker would refuse this token before matching:');
     for (const refusal of refusals) lines.push(`  - ${refusal}`);
   }
-  return `${lines.join('\n')}\n`;
+  // Names, subjects and claims come from the config and the token: no value may start a line.
+  return printableLines(lines);
 }
 
-function table(rows: ReadonlyArray<readonly string[]>): string[] {
+function table(cells: ReadonlyArray<readonly string[]>): string[] {
+  // Escaped before measuring, so the columns line up as printed.
+  const rows = cells.map((row) => row.map(printable));
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => `  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd());

@@ -1,5 +1,6 @@
 import { formatIssue, type ConfigIssue } from '../../broker-core/config/config-error';
 import { escapeCommandData } from '../formats/github';
+import { printable } from '../printable';
 import type { ConfigCheck } from './check-config';
 
 export const VALIDATE_FORMATS = ['text', 'json', 'github'] as const;
@@ -29,8 +30,9 @@ export function renderValidation(checks: readonly ConfigCheck[], format: Validat
       ...check.warnings.map((issue) => ({ issue, kind: 'warning' as const })),
       ...check.notes.map((issue) => ({ issue, kind: 'note' as const })),
     ].sort((a, b) => a.issue.line - b.issue.line || a.issue.column - b.issue.column);
-    for (const { issue, kind } of findings) out += format === 'github' ? annotation(issue, kind) : `${textLine(issue, kind)}\n`;
-    out += `${summary(check, strict)}\n`;
+    // File names, paths and messages quote the config: in text, no value may start a line (a workflow command).
+    for (const { issue, kind } of findings) out += format === 'github' ? annotation(issue, kind) : `${printable(textLine(issue, kind))}\n`;
+    out += `${printable(summary(check, strict))}\n`;
   }
   return out;
 }

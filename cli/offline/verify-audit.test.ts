@@ -71,6 +71,35 @@ describe('verifyAuditFile', () => {
     expect(verifyAuditFile(file(garbled), { publicKeyPem })).toMatchObject({ ok: false, line: 2, problem: expect.stringMatching(/forged/) });
   });
 
+  // JSON.parse keeps the last of two members: the hash covers the real event while a reader keeping the first shows the forged one.
+  it.each([
+    ['event', (line: string) => line.replace('"event":', '"event":{"requestId":"req-2","outcome":"denied"},"event":')],
+    ['seq', (line: string) => line.replace('{"seq":2,', '{"seq":9,"seq":2,')],
+    ['a nested member', (line: string) => line.replace('"outcome":"allowed"', '"outcome":"denied","outcome":"allowed"')],
+    ['an escaped spelling', (line: string) => line.replace('"event":', '"\\u0065vent":{"outcome":"denied"},"event":')],
+  ])('refuses a record with a duplicate %s member, after the records before it', (_name, forge) => {
+    // Positive control: the same chain, untouched, verifies with the key.
+    expect(verifyAuditFile(file(signed), { publicKeyPem })).toMatchObject({ ok: true, records: 5 });
+    const forged = signed.map((line, i) => (i === 2 ? forge(line) : line));
+    // The hash and the signature still hold for what JSON.parse reads.
+    expect(JSON.parse(forged[2]!)).toEqual(JSON.parse(signed[2]!));
+    expect(verifyAuditFile(file(forged), { publicKeyPem })).toEqual({
+      ok: false,
+      line: 3,
+      seq: 2,
+      problem: 'has two members of the same name (edited: the broker never writes one)',
+      signaturesChecked: true,
+    });
+    // A problem in an earlier record is still the one reported.
+    const earlier = forged.map((line, i) => (i === 1 ? line.replace('ASIA1', 'ASIA9') : line));
+    expect(verifyAuditFile(file(earlier), { publicKeyPem })).toMatchObject({ ok: false, line: 2, problem: expect.stringMatching(/changed/) });
+  });
+
+  it('refuses a duplicate member in the first record as well', () => {
+    const forged = [signed[0]!.replace('"event":', '"event":{"outcome":"denied"},"event":'), ...signed.slice(1)];
+    expect(verifyAuditFile(file(forged))).toMatchObject({ ok: false, line: 1, seq: 0, problem: expect.stringMatching(/two members of the same name/) });
+  });
+
   it('refuses a key that is not Ed25519', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     expect(() => verifyAuditFile(file(signed), { publicKeyPem: rsa })).toThrow(/Ed25519, this is a rsa key/);

@@ -1,5 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { GENESIS_HASH, verifyChain, type ChainVerdict } from '../../broker-core/audit-chain';
+import { hasDuplicateMembers } from '../../broker-core/token/json-duplicates';
 import { UsageError } from '../errors';
 import { readLines } from './read-lines';
 
@@ -18,20 +19,38 @@ export type AuditVerdict = ChainVerdict & { readonly signaturesChecked: boolean 
  * with a key a forged one. What it cannot see from inside the chain is checked here: the
  * broker starts every file at record 0 after the genesis hash, so a file that starts
  * later lost its head. A truncated tail leaves a valid chain: compare the last hash
- * with one kept elsewhere.
+ * with one kept elsewhere. Nor can it see a record with two members of one name: JSON.parse
+ * keeps the last, so a forged first `event` (or `seq`, `hash`…) would pass the hash check
+ * while a reader of the file that keeps the first member (a SIEM, a log shipper) shows the
+ * forgery. The broker never writes one, so such a record is refused as edited.
  */
 export function verifyAuditFile(path: string, options: VerifyAuditOptions = {}): AuditVerdict {
   const key = options.publicKeyPem === undefined ? undefined : ed25519Key(options.publicKeyPem);
   let first: { line: number; seq?: unknown; prevHash?: unknown } | undefined;
   let lineNumber = 0;
+  let duplicated: { line: number; seq?: number } | undefined;
   function* lines(): Generator<string> {
     for (const line of readLines(path)) {
       lineNumber++;
-      if (first === undefined && line.trim() !== '') first = { line: lineNumber, ...parseHead(line) };
+      if (line.trim() === '') {
+        yield line;
+        continue;
+      }
+      const head = parseHead(line);
+      if (first === undefined) first = { line: lineNumber, ...head };
+      if (head.json && hasDuplicateMembers(line)) {
+        // The chain ends here for verifyChain: the problems before this line come first.
+        duplicated = { line: lineNumber, seq: typeof head.seq === 'number' ? head.seq : undefined };
+        return;
+      }
       yield line;
     }
   }
-  const verdict = verifyChain(lines(), key === undefined ? undefined : (hash, sig) => signatureHolds(key, hash, sig));
+  const chain = verifyChain(lines(), key === undefined ? undefined : (hash, sig) => signatureHolds(key, hash, sig));
+  const verdict: ChainVerdict =
+    chain.ok && duplicated !== undefined
+      ? { ok: false, ...duplicated, problem: 'has two members of the same name (edited: the broker never writes one)' }
+      : chain;
   const signaturesChecked = key !== undefined;
   if (options.partial !== true && first !== undefined && (first.seq !== 0 || first.prevHash !== GENESIS_HASH)) {
     // The first record is the earliest line verifyChain can complain about: this problem comes first.
@@ -49,12 +68,12 @@ export function verifyAuditFile(path: string, options: VerifyAuditOptions = {}):
   return { ...verdict, signaturesChecked };
 }
 
-function parseHead(line: string): { seq?: unknown; prevHash?: unknown } {
+function parseHead(line: string): { json: boolean; seq?: unknown; prevHash?: unknown } {
   try {
     const record = JSON.parse(line) as { seq?: unknown; prevHash?: unknown };
-    return record !== null && typeof record === 'object' ? { seq: record.seq, prevHash: record.prevHash } : {};
+    return record !== null && typeof record === 'object' ? { json: true, seq: record.seq, prevHash: record.prevHash } : { json: true };
   } catch {
-    return {};
+    return { json: false };
   }
 }
 

@@ -156,6 +156,18 @@ describe('the voidkey CLI end to end', () => {
     it('exits with the command\'s code', async () => {
       expect((await voidkey(['exec', '--keys', 'AWS_DEPLOY', '--', 'sh', '-c', 'exit 42'])).code).toBe(42);
     });
+
+    it('leaves the OIDC token out of the command\'s environment unless --keep-token-env', async () => {
+      const jwt = await token();
+      const printEnv = 'process.stdout.write(JSON.stringify({ token: process.env.VOIDKEY_OIDC_TOKEN ?? null, key: process.env.AWS_ACCESS_KEY_ID ?? null }))';
+      // Positive control: kept on request, the command could mint with it.
+      const kept = await voidkey(['exec', '--keys', 'AWS_DEPLOY', '--keep-token-env', '--', process.execPath, '-e', printEnv], { VOIDKEY_OIDC_TOKEN: jwt });
+      expect(kept.code).toBe(0);
+      expect(JSON.parse(kept.stdout)).toEqual({ token: jwt, key: sandbox.aws.issued[0]!.accessKeyId });
+      const run = await voidkey(['exec', '--keys', 'AWS_DEPLOY', '--', process.execPath, '-e', printEnv], { VOIDKEY_OIDC_TOKEN: jwt });
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toEqual({ token: null, key: sandbox.aws.issued[1]!.accessKeyId });
+    });
   });
 
   describe('list-keys, list-idps, whoami', () => {
