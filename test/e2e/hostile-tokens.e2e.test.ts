@@ -11,6 +11,9 @@ import { startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);
 
+/** An identity whose key renders the `actor` claim into its session name (no condition on it). */
+const TEMPLATE_SUBJECT = 'repo:acme/templated:ref:refs/heads/main';
+
 type Json = Record<string, unknown>;
 const b64 = (text: string | Uint8Array) => Buffer.from(text).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -40,7 +43,10 @@ describe('hostile tokens through the real server', () => {
       `  - name: ${name}\n    subject: ${subject}\n    idp: ${idpName}\n    keys:\n      AWS_READONLY:\n        provider: aws-sandbox\n        roleArn: arn:aws:iam::111122223333:role/readonly\n        outputs: { AWS_ACCESS_KEY_ID: AccessKeyId }\n`;
     const config = sandbox.config
       .replace('accessProviders:', `${idp('es-idp', es, 'ES256')}${idp('twins-idp', twins, 'RS256')}accessProviders:`)
-      .replace('default: github-actions', `${identity('es-identity', 'es-subject', 'es-idp')}${identity('twins-identity', 'twins-subject', 'twins-idp')}default: github-actions`);
+      .replace(
+        'default: github-actions',
+        `${identity('es-identity', 'es-subject', 'es-idp')}${identity('twins-identity', 'twins-subject', 'twins-idp')}${identity('template-identity', TEMPLATE_SUBJECT, 'github-actions')}        roleSessionName: "ci-\${claims.actor}"\ndefault: github-actions`,
+      );
     broker = await startBrokerProcess({ config, env: { BROKER_CLIENT_SECRET: sandbox.clientSecret } });
   });
   afterAll(async () => {
@@ -228,6 +234,14 @@ describe('hostile tokens through the real server', () => {
         reason: 'claim_invalid',
       },
     ]),
+    ...['\n', '\u2028'].map((char): Row => ({
+      name: `claim a key template renders (actor) holding ${JSON.stringify(char)}`,
+      good: () => sign(header(), claims({ sub: TEMPLATE_SUBJECT, actor: 'octocat' })),
+      bad: () => sign(header(), claims({ sub: TEMPLATE_SUBJECT, actor: `octo${char}cat` })),
+      bothKeys: ['AWS_READONLY'],
+      status: 401,
+      reason: 'claim_invalid',
+    })),
     {
       name: 'a lone surrogate in the subject',
       good: () => sign(header(), claims({ sub: 'repo:acme/app:ref:refs/heads/feature' })),
