@@ -16,8 +16,10 @@ import {
   MintFailed,
   ProviderBadResponse,
   RequestInvalid,
+  TokenClaimInvalid,
 } from './errors';
 import type { HttpClient } from './http';
+import { claimWithControlCharacter } from './identity/claim-text';
 import { IdentityMatcher, type GrantedKey, type MatchResult } from './identity/identity-matcher';
 import type { KeySetObserver } from './token/key-set-cache';
 import { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
@@ -29,7 +31,7 @@ export interface ClientInfo {
 
 export interface MintRequest {
   readonly token: string | undefined;
-  /** Absent (with `all` unset) means every key the token may mint, as Voidkey does. */
+  /** Exactly one of a non-empty `keys` and `all: true`: nothing is minted implicitly. */
   readonly keys?: readonly string[];
   readonly all?: boolean;
   readonly duration?: number;
@@ -112,7 +114,7 @@ const DENIALS = new Set<string>([
   'ERR_REQUEST_INVALID', 'ERR_DURATION_INVALID', 'ERR_IDP_MISMATCH', 'ERR_TOKEN_MISSING', 'ERR_TOKEN_MALFORMED',
   'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_ISSUER_UNKNOWN', 'ERR_TOKEN_ALG_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND',
   'ERR_TOKEN_SIGNATURE_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_AUDIENCE_MISMATCH',
-  'ERR_TOKEN_CLAIM_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID',
+  'ERR_TOKEN_CLAIM_INVALID', 'ERR_TOKEN_TYPE_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID',
 ]);
 
 /**
@@ -126,6 +128,8 @@ export class Broker {
   private readonly brokerTokens?: BrokerTokenSource;
   /** By JWKS URL: Voidkey's brokerIdp.jwksUri, or a provider's brokerAuth.jwksUri. */
   private readonly brokerTokenVerifiers = new Map<string, BrokerTokenVerifier>();
+  /** Every key name the config defines: a request for more distinct keys cannot be granted. */
+  private readonly keyNames: ReadonlySet<string>;
 
   constructor(
     readonly config: BrokerConfig,
@@ -133,6 +137,7 @@ export class Broker {
   ) {
     this.verifier = new TokenVerifier(config.clientIdps, config.settings, { http: deps.http, clock: deps.clock, observer: deps.observer });
     this.matcher = new IdentityMatcher(config.clientIdentities);
+    this.keyNames = new Set(config.clientIdentities.flatMap((identity) => Object.keys(identity.keys)));
     for (const providerConfig of config.accessProviders) {
       const factory = deps.providers.get(providerConfig.type);
       if (!factory) throw new Error(`no access provider implements type '${providerConfig.type}'`);
@@ -177,8 +182,8 @@ export class Broker {
     const started = this.deps.clock();
     const trail = new Trail(request, 'mint');
     try {
-      const verified = await this.verifier.verify(request.token, request.idpName);
-      trail.verified(verified);
+      checkRequestShape(request);
+      const verified = await this.verify(request, trail);
       const match = this.authorise(verified);
       trail.matched(match);
       const plans = this.plan(match, request, trail);
@@ -197,9 +202,9 @@ export class Broker {
     const started = this.deps.clock();
     const trail = new Trail(request, 'list-keys');
     try {
-      const verified = await this.verifier.verify(request.token, request.idpName);
-      trail.verified(verified);
-      const match = this.matcher.match(verified.idp.name, verified.subject, verified.claims);
+      const verified = await this.verify(request, trail);
+      // A token no identity matches is refused here as it is by mint (403, audited as denied).
+      const match = this.authorise(verified);
       trail.matched(match);
       const keys = [...match.keys.values()].map((granted) => {
         const provider = this.providers.get(granted.key.provider)!;
@@ -221,6 +226,20 @@ export class Broker {
     }
   }
 
+  /**
+   * Steps 1-2, then the claims identities match on: a control character in any of them
+   * makes the token invalid (401) before any identity is tried, never a 403 or a match.
+   */
+  private async verify(request: Pick<MintRequest, 'token' | 'idpName'>, trail: Trail): Promise<VerifiedToken> {
+    const verified = await this.verifier.verify(request.token, request.idpName);
+    trail.verified(verified);
+    const unclean = claimWithControlCharacter(verified.claims, this.matcher.claimsUsedBy(verified.idp.name));
+    if (unclean !== undefined) {
+      throw new TokenClaimInvalid('a claim this broker matches on holds control characters', { detail: `claim ${unclean} holds control characters` });
+    }
+    return verified;
+  }
+
   private authorise(verified: VerifiedToken): MatchResult {
     const match = this.matcher.match(verified.idp.name, verified.subject, verified.claims);
     if (match.identities.length === 0) {
@@ -233,12 +252,12 @@ export class Broker {
 
   /** Step 4: every requested key is authorised and its duration resolved before any call. */
   private plan(match: MatchResult, request: MintRequest, trail: Trail): Plan[] {
-    if (request.all && request.keys !== undefined) throw new RequestInvalid("send either 'keys' or 'all', not both");
-    if (request.keys !== undefined && request.keys.length === 0 && !request.all) {
-      throw new RequestInvalid("'keys' is empty: name at least one key, or set 'all': true");
-    }
-    const names = request.keys === undefined ? [...match.keys.keys()] : [...new Set(request.keys)];
+    const names = request.all === true ? [...match.keys.keys()] : [...new Set(request.keys)];
     trail.requested(names);
+    // After the token is verified, so that a stranger learns nothing of the config's size.
+    if (names.length > this.keyNames.size) {
+      throw new RequestInvalid('more distinct keys are requested than this broker defines', { detail: `${names.length} requested, ${this.keyNames.size} defined` });
+    }
     const missing = names.filter((name) => !match.keys.has(name));
     if (missing.length > 0) {
       throw new KeyNotPermitted(`this token may not mint ${missing.map((name) => `'${name}'`).join(', ')}`, {
@@ -262,9 +281,13 @@ export class Broker {
   }
 
   private async mintAll(plans: readonly Plan[], verified: VerifiedToken, request: MintRequest, trail: Trail): Promise<MintResponse> {
-    // Retries fit inside the request's budget and never outlive the caller's token.
+    // Retries fit inside the request's budget and stop once the caller's token is no longer
+    // accepted (exp + skew); one whole attempt is always allowed, since a token accepted
+    // within the clock skew is a valid token, not one whose deadline has already passed.
     const now = this.deps.clock();
-    const deadline = Math.min(now + this.config.settings.upstreamTimeoutMs * 3, verified.expiresAt);
+    const budget = this.config.settings.upstreamTimeoutMs;
+    const tokenAcceptedUntil = verified.expiresAt + this.config.settings.clockSkewSeconds * 1000;
+    const deadline = now + Math.min(budget * 3, Math.max(budget, tokenAcceptedUntil - now));
     // A timer cleared with the request: AbortSignal.timeout's would outlive it by the whole budget.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('the request deadline passed')), Math.max(1, deadline - now));
@@ -374,6 +397,17 @@ export class Broker {
     const durationMs = this.deps.clock() - started;
     this.deps.audit(trail.event(new Date(this.deps.clock()).toISOString(), outcome, durationMs, error));
     this.deps.observer?.requestCompleted?.(trail.action, outcome, error?.reason ?? 'ok', durationMs / 1000);
+  }
+}
+
+/** What a request must say, checked before the token is looked at: which keys, explicitly. */
+function checkRequestShape(request: MintRequest): void {
+  if (request.all === true && request.keys !== undefined) throw new RequestInvalid("send either 'keys' or 'all', not both");
+  if (request.all !== true && request.keys === undefined) {
+    throw new RequestInvalid("name the keys to mint in 'keys', or set 'all': true; nothing is minted implicitly");
+  }
+  if (request.all !== true && request.keys!.length === 0) {
+    throw new RequestInvalid("'keys' is empty: name at least one key, or set 'all': true");
   }
 }
 

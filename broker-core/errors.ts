@@ -22,6 +22,7 @@ export const REASONS = {
   ERR_TOKEN_NOT_YET_VALID: 'token_not_yet_valid',
   ERR_TOKEN_AUDIENCE_MISMATCH: 'audience_mismatch',
   ERR_TOKEN_CLAIM_INVALID: 'claim_invalid',
+  ERR_TOKEN_TYPE_INVALID: 'token_type_invalid',
   ERR_IDP_UNAVAILABLE: 'idp_unavailable',
   ERR_IDENTITY_NOT_MATCHED: 'no_identity_matched',
   ERR_KEY_NOT_PERMITTED: 'key_not_permitted',
@@ -81,6 +82,7 @@ export class TokenExpired extends BrokerError { readonly code = 'ERR_TOKEN_EXPIR
 export class TokenNotYetValid extends BrokerError { readonly code = 'ERR_TOKEN_NOT_YET_VALID'; }
 export class TokenAudienceMismatch extends BrokerError { readonly code = 'ERR_TOKEN_AUDIENCE_MISMATCH'; }
 export class TokenClaimInvalid extends BrokerError { readonly code = 'ERR_TOKEN_CLAIM_INVALID'; }
+export class TokenTypeInvalid extends BrokerError { readonly code = 'ERR_TOKEN_TYPE_INVALID'; }
 export class IdpUnavailable extends BrokerError { readonly code = 'ERR_IDP_UNAVAILABLE'; }
 export class IdentityNotMatched extends BrokerError { readonly code = 'ERR_IDENTITY_NOT_MATCHED'; }
 export class KeyNotPermitted extends BrokerError { readonly code = 'ERR_KEY_NOT_PERMITTED'; }

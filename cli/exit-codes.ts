@@ -51,6 +51,7 @@ export const EXIT_CODE_BY_BROKER_CODE: Readonly<Record<BrokerErrorCode, ExitCode
   ERR_TOKEN_NOT_YET_VALID: ExitCode.Token,
   ERR_TOKEN_AUDIENCE_MISMATCH: ExitCode.Token,
   ERR_TOKEN_CLAIM_INVALID: ExitCode.Token,
+  ERR_TOKEN_TYPE_INVALID: ExitCode.Token,
   ERR_IDP_UNAVAILABLE: ExitCode.Unavailable,
   ERR_IDENTITY_NOT_MATCHED: ExitCode.Denied,
   ERR_KEY_NOT_PERMITTED: ExitCode.Denied,

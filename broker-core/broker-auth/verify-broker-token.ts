@@ -51,16 +51,17 @@ export class BrokerTokenVerifier {
     if (typeof header.alg !== 'string' || !this.options.algorithms.includes(header.alg)) {
       throw new BrokerAuthFailed("the broker's own token is signed with an algorithm brokerIdp.algorithms does not allow", { detail: `brokerIdp token alg=${String(header.alg)}` });
     }
-    let key;
+    let keys;
     try {
-      key = await this.keys.keyFor(header);
+      keys = await this.keys.keysFor(header);
     } catch (err) {
       if (err instanceof IdpUnavailable) {
         throw new BrokerAuthUnavailable("the broker cannot fetch the keys of its own identity provider", { detail: 'brokerIdp jwksUri unavailable', cause: err, retryAfterSeconds: 5 });
       }
       throw new BrokerAuthFailed("no key of the broker's identity provider matches its own token", { detail: 'brokerIdp jwksUri: no matching key', cause: err });
     }
-    if (!signatureValid(token, header.alg, key)) {
+    const alg = header.alg;
+    if (!keys.some((key) => signatureValid(token, alg, key))) {
       throw new BrokerAuthFailed("the broker's own token does not verify against its identity provider's keys", { detail: 'brokerIdp token signature invalid' });
     }
     if (this.verified.size >= REMEMBERED) this.verified.clear();

@@ -1,7 +1,11 @@
+import { CONTROL_CHARACTERS } from './claim-text';
+
 /**
  * Decision 1: globs are anchored and case-sensitive; `*` matches any run of characters
  * except `:`, `**` matches any run. Every other character is literal. The token's value
- * is only ever the text matched, never a pattern.
+ * is only ever the text matched, never a pattern. Neither wildcard ever matches a
+ * control character (claim-text.ts): the verifier refuses such values first, and a
+ * glob alone must not let one through either.
  */
 export function compileGlob(pattern: string): RegExp {
   let source = '';
@@ -9,10 +13,10 @@ export function compileGlob(pattern: string): RegExp {
     const char = pattern[i]!;
     if (char === '*') {
       if (pattern[i + 1] === '*') {
-        source += '[\\s\\S]*';
+        source += `[^${CONTROL_CHARACTERS}]*`;
         i++;
       } else {
-        source += '[^:]*';
+        source += `[^:${CONTROL_CHARACTERS}]*`;
       }
     } else {
       source += char.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');

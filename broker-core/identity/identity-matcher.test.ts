@@ -22,8 +22,15 @@ describe('compileGlob (decision 1)', () => {
     ['refs/heads/v1.0', 'refs/heads/v1.0', true],
     ['a+b(c)', 'a+b(c)', true],
     ['a?', 'ab', false],
-    // a newline is matched only by `**`
-    ['x:*', 'x:a\nb', true],
+    // no wildcard ever matches a control character, a line separator or a lone surrogate
+    ['x:*', 'x:ab', true],
+    ['x:**', 'x:a:b', true],
+    ...['\n', '\r', '\t', '\0', '\x1b', '\x7f', '\x85', '\u2028', '\u2029', '\ud800'].flatMap((char): Array<[string, string, boolean]> => [
+      ['x:*', `x:a${char}b`, false],
+      ['x:*', `x:main${char}`, false],
+      ['x:**', `x:a${char}b`, false],
+      ['**', char, false],
+    ]),
   ])('%s vs %j → %s', (pattern, value, expected) => {
     expect(compileGlob(pattern).test(value)).toBe(expected);
   });

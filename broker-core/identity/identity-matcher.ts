@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import type { ClaimValue, ClientIdentityConfig, KeyConfig } from '../config/types';
+import { templateClaimNames } from './claim-text';
 import { readClaim } from './claims';
 import { compileGlob } from './glob';
 
@@ -75,11 +76,16 @@ export function claimConditionsHold(identity: CompiledIdentity, claims: Readonly
 export class IdentityMatcher {
   private readonly exactByIdp = new Map<string, Map<string, CompiledIdentity[]>>();
   private readonly patternsByIdp = new Map<string, CompiledIdentity[]>();
+  private readonly claimsByIdp = new Map<string, Set<string>>();
   readonly identities: readonly CompiledIdentity[];
 
   constructor(identities: readonly ClientIdentityConfig[]) {
     this.identities = identities.map(compileIdentity);
     for (const identity of this.identities) {
+      const names = this.claimsByIdp.get(identity.idp) ?? new Set<string>();
+      for (const condition of [...identity.claims, ...identity.claimPatterns]) names.add(condition.name);
+      templateClaimNames(identity.config.keys, names);
+      this.claimsByIdp.set(identity.idp, names);
       if (identity.exact) {
         const bySubject = this.exactByIdp.get(identity.idp) ?? new Map<string, CompiledIdentity[]>();
         const list = bySubject.get(identity.config.subject!) ?? [];
@@ -92,6 +98,14 @@ export class IdentityMatcher {
         this.patternsByIdp.set(identity.idp, list);
       }
     }
+  }
+
+  /**
+   * The claims (names or JSON pointers) any identity of this IdP matches on or renders
+   * into a key's `${claims.NAME}` template; with `sub`, what must be clean text.
+   */
+  claimsUsedBy(idp: string): ReadonlySet<string> {
+    return this.claimsByIdp.get(idp) ?? new Set();
   }
 
   match(idp: string, subject: string, claims: Readonly<JWTPayload>): MatchResult {

@@ -57,8 +57,12 @@ export class KeySetCache {
     return this.fetchedAt !== Number.NEGATIVE_INFINITY;
   }
 
-  /** The verification key for a token header, fetching the key set when needed. */
-  async keyFor(header: JWSHeaderParameters): Promise<KeyObject> {
+  /**
+   * The verification keys for a token header, fetching the key set when needed: every
+   * key under the token's `kid` that fits its algorithm (a JWKS may publish several under
+   * one `kid`; the verifier tries each), or the one key that fits when there is no `kid`.
+   */
+  async keysFor(header: JWSHeaderParameters): Promise<readonly KeyObject[]> {
     const now = this.options.clock();
     if (!this.loaded) {
       await this.refresh();
@@ -74,17 +78,17 @@ export class KeySetCache {
     } else {
       this.options.observer?.cacheHit(this.options.idpName);
     }
-    let key = this.find(header);
-    if (!key && this.options.clock() - this.attemptedAt >= this.options.cooldownMs) {
+    let keys = this.find(header);
+    if (keys.length === 0 && this.options.clock() - this.attemptedAt >= this.options.cooldownMs) {
       await this.refresh();
-      key = this.find(header);
+      keys = this.find(header);
     }
-    if (!key) {
+    if (keys.length === 0) {
       throw new TokenKeyNotFound('no signing key of the issuer matches the token', {
         detail: `idp ${this.options.idpName}: no usable key for kid=${String(header.kid)} alg=${String(header.alg)}`,
       });
     }
-    return key.key;
+    return keys.map((k) => k.key);
   }
 
   /** Fetches the key set now (single-flight). Rejects with IdpUnavailable. */
@@ -158,14 +162,14 @@ export class KeySetCache {
     });
   }
 
-  private find(header: JWSHeaderParameters): CachedKey | undefined {
+  private find(header: JWSHeaderParameters): readonly CachedKey[] {
     const alg = header.alg;
-    if (!alg) return undefined;
+    if (!alg) return [];
     const candidates = this.keys.filter(
       (k) => (header.kid === undefined || k.jwk.kid === header.kid) && (k.jwk.alg === undefined || k.jwk.alg === alg) && keyFitsAlgorithm(k.key, alg),
     );
     // Without a kid the choice must be unambiguous.
-    return candidates.length === 1 || (header.kid !== undefined && candidates.length > 0) ? candidates[0] : undefined;
+    return header.kid === undefined && candidates.length > 1 ? [] : candidates;
   }
 }
 

@@ -15,8 +15,10 @@ import {
   TokenNotYetValid,
   TokenSignatureInvalid,
   TokenTooLarge,
+  TokenTypeInvalid,
 } from '../errors';
 import type { HttpClient } from '../http';
+import { hasControlCharacter } from '../identity/claim-text';
 import { hasDuplicateMembers } from './json-duplicates';
 import { decodeBase64url, signatureValid } from './jws';
 import { KeySetCache, type KeySetObserver } from './key-set-cache';
@@ -99,8 +101,9 @@ export class TokenVerifier {
       throw new TokenAlgNotAllowed(`the token's algorithm ${header.alg} is not allowed for IdP '${entry.idp.name}'`);
     }
 
-    const key = await entry.keys.keyFor(header);
-    if (!signatureValid(token, header.alg!, key)) throw new TokenSignatureInvalid('the token signature is invalid');
+    // Every candidate: a JWKS may publish several keys under one kid (a botched rotation).
+    const keys = await entry.keys.keysFor(header);
+    if (!keys.some((key) => signatureValid(token, header.alg!, key))) throw new TokenSignatureInvalid('the token signature is invalid');
     const payload = checkClaims(unverified, {
       issuer: entry.idp.issuer,
       audience: entry.idp.allowAnyAudience ? undefined : entry.idp.audience,
@@ -108,7 +111,7 @@ export class TokenVerifier {
       skew: this.settings.clockSkewSeconds,
     });
     const maxLifetime = entry.idp.maxTokenLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
-    const lifetime = payload.exp - (payload.iat ?? this.deps.clock() / 1000);
+    const lifetime = payload.exp - payload.iat;
     if (lifetime > maxLifetime + this.settings.clockSkewSeconds) {
       throw new TokenClaimInvalid(`the token lives longer than IdP '${entry.idp.name}' allows (${maxLifetime} s)`, { detail: `lifetime=${Math.round(lifetime)}s` });
     }
@@ -130,6 +133,7 @@ function readHeader(segment: string): ProtectedHeaderParameters {
   const header = value as ProtectedHeaderParameters;
   if (typeof header.alg !== 'string') throw new TokenMalformed('the token header has no algorithm');
   if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenMalformed('the token header\'s key id (kid) is not a string');
+  checkTokenType(header.typ);
   if (header.crit !== undefined) throw new TokenMalformed('the token names critical header extensions this broker does not understand');
   if (header.alg === 'none' || header.alg.startsWith('HS')) {
     throw new TokenAlgNotAllowed(`tokens signed with ${header.alg} are never accepted`);
@@ -138,6 +142,25 @@ function readHeader(segment: string): ProtectedHeaderParameters {
     if (name in header) throw new TokenMalformed(`a key supplied by the token itself ('${name}' header) is never trusted`);
   }
   return header;
+}
+
+/**
+ * RFC 8725 §3.11 explicit typing: a token that says it is something else (an access
+ * token `at+jwt`, a logout token, a security event, any other `+jwt` kind) is not an
+ * identity token, whatever its claims look like. No `typ` (Kubernetes, Okta), `JWT`
+ * (GitHub, GitLab, Keycloak, Auth0, Entra) and `id_token+jwt` (explicitly typed ID
+ * tokens) pass; media types compare case-insensitively, `application/` optional
+ * (RFC 7515 §4.1.9).
+ */
+const ACCEPTED_TYPES = new Set(['jwt', 'id_token+jwt']);
+
+function checkTokenType(typ: unknown): void {
+  if (typ === undefined) return;
+  if (typeof typ !== 'string') throw new TokenTypeInvalid('the token header\'s type (typ) is not a string');
+  const type = typ.toLowerCase().replace(/^application\//, '');
+  if (!ACCEPTED_TYPES.has(type)) {
+    throw new TokenTypeInvalid('the token is not an identity token (its typ header names another kind of JWT)', { detail: `typ=${typ.slice(0, 64)}` });
+  }
 }
 
 function readPayload(segment: string): JWTPayload {
@@ -176,16 +199,16 @@ interface ClaimRules {
   readonly skew: number;
 }
 
-type CheckedClaims = JWTPayload & { readonly sub: string; readonly exp: number };
+type CheckedClaims = JWTPayload & { readonly sub: string; readonly exp: number; readonly iat: number };
 
 /**
  * RFC 7519 §4.1 checks on a claims set whose signature has been verified, in jose's
  * order and with its comparisons (test/integration/jws-differential.test.ts): required
- * `iss`, `aud`, `sub`, `exp`; `exp` must lie ahead and `nbf`/`iat` not ahead, within the
- * skew; NumericDates must be numbers.
+ * `iss`, `aud`, `sub`, `exp`, `iat` (every OIDC ID token and CI token carries it); `exp`
+ * must lie ahead and `nbf`/`iat` not ahead, within the skew; NumericDates must be numbers.
  */
 function checkClaims(claims: JWTPayload, rules: ClaimRules): CheckedClaims {
-  for (const claim of ['iss', ...(rules.audience === undefined ? [] : ['aud']), 'sub', 'exp']) {
+  for (const claim of ['iss', ...(rules.audience === undefined ? [] : ['aud']), 'sub', 'exp', 'iat']) {
     if (!Object.hasOwn(claims, claim)) {
       if (claim === 'aud') throw new TokenAudienceMismatch('the token has no audience (aud)');
       throw new TokenClaimInvalid(`the token's '${claim}' claim is missing`);
@@ -201,7 +224,8 @@ function checkClaims(claims: JWTPayload, rules: ClaimRules): CheckedClaims {
   if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > MAX_SUBJECT_LENGTH) {
     throw new TokenClaimInvalid(`the token's subject must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
   }
-  if (claims.iat !== undefined && claims.iat > rules.now + rules.skew) throw new TokenNotYetValid('the token claims to be issued in the future');
+  if (hasControlCharacter(claims.sub)) throw new TokenClaimInvalid('the token\'s subject holds control characters');
+  if ((claims.iat as number) > rules.now + rules.skew) throw new TokenNotYetValid('the token claims to be issued in the future');
   return claims as CheckedClaims;
 }
 

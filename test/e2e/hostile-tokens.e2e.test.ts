@@ -11,6 +11,9 @@ import { startSandbox, type Sandbox } from './sandbox';
 
 jest.setTimeout(60_000);
 
+/** An identity whose key renders the `actor` claim into its session name (no condition on it). */
+const TEMPLATE_SUBJECT = 'repo:acme/templated:ref:refs/heads/main';
+
 type Json = Record<string, unknown>;
 const b64 = (text: string | Uint8Array) => Buffer.from(text).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -25,25 +28,31 @@ async function signRaw(headerText: string, payloadText: string, key: IssuerKey):
 describe('hostile tokens through the real server', () => {
   let sandbox: Sandbox;
   let es: TokenIssuer;
+  /** Publishes two keys under one kid (a botched rotation). */
+  let twins: TokenIssuer;
   let broker: BrokerProcess;
 
   beforeAll(async () => {
     sandbox = await startSandbox();
     es = await startTokenIssuer({ alg: 'ES256', audience: 'https://broker.example.com' });
+    twins = await startTokenIssuer({ audience: 'https://broker.example.com' });
+    await twins.addKey({ kid: twins.activeKey.kid });
+    const idp = (name: string, issuer: TokenIssuer, alg: string) =>
+      `  - name: ${name}\n    issuer: ${issuer.issuer}\n    audience: https://broker.example.com\n    jwksUri: ${issuer.jwksUri}\n    algorithms: [${alg}]\n`;
+    const identity = (name: string, subject: string, idpName: string) =>
+      `  - name: ${name}\n    subject: ${subject}\n    idp: ${idpName}\n    keys:\n      AWS_READONLY:\n        provider: aws-sandbox\n        roleArn: arn:aws:iam::111122223333:role/readonly\n        outputs: { AWS_ACCESS_KEY_ID: AccessKeyId }\n`;
     const config = sandbox.config
-      .replace(
-        'accessProviders:',
-        `  - name: es-idp\n    issuer: ${es.issuer}\n    audience: https://broker.example.com\n    jwksUri: ${es.jwksUri}\n    algorithms: [ES256]\naccessProviders:`,
-      )
+      .replace('accessProviders:', `${idp('es-idp', es, 'ES256')}${idp('twins-idp', twins, 'RS256')}accessProviders:`)
       .replace(
         'default: github-actions',
-        `  - name: es-identity\n    subject: es-subject\n    idp: es-idp\n    keys:\n      AWS_READONLY:\n        provider: aws-sandbox\n        roleArn: arn:aws:iam::111122223333:role/readonly\n        outputs: { AWS_ACCESS_KEY_ID: AccessKeyId }\ndefault: github-actions`,
+        `${identity('es-identity', 'es-subject', 'es-idp')}${identity('twins-identity', 'twins-subject', 'twins-idp')}${identity('template-identity', TEMPLATE_SUBJECT, 'github-actions')}        roleSessionName: "ci-\${claims.actor}"\ndefault: github-actions`,
       );
     broker = await startBrokerProcess({ config, env: { BROKER_CLIENT_SECRET: sandbox.clientSecret } });
   });
   afterAll(async () => {
     await broker?.stop();
     await es?.close();
+    await twins?.close();
     await sandbox?.close();
   });
 
@@ -73,6 +82,8 @@ describe('hostile tokens through the real server', () => {
     readonly status: number;
     readonly reason: string | readonly string[];
     readonly keys?: string[];
+    /** The keys both tokens ask for (default AWS_DEPLOY, or AWS_READONLY for the ES256 IdP). */
+    readonly bothKeys?: string[];
     /** Sent as `oidcToken` (node refuses headers over 16 KiB with 431 before the broker sees them). */
     readonly inBody?: boolean;
   }
@@ -195,12 +206,57 @@ describe('hostile tokens through the real server', () => {
       status: 401,
       reason: 'algorithm_not_allowed',
     },
+    ...['at+jwt', 'application/at+jwt', 'logout+jwt', 'secevent+jwt', 'dpop+jwt', 'JOSE', ''].map((typ): Row => ({
+      name: `typ ${JSON.stringify(typ)} (not an identity token)`,
+      good: () => sign(header(), claims()),
+      bad: () => sign(header({ typ }), claims()),
+      status: 401,
+      reason: 'token_type_invalid',
+    })),
+    { name: 'typ that is not a string', good: () => sign(header({ typ: undefined }), claims()), bad: () => sign(header({ typ: ['JWT'] }), claims()), status: 401, reason: 'token_type_invalid' },
+    { name: 'typ id_token+jwt accepted, at+jwt not', good: () => sign(header({ typ: 'id_token+jwt' }), claims()), bad: () => sign(header({ typ: 'at+jwt' }), claims()), status: 401, reason: 'token_type_invalid' },
+    { name: 'missing iat', good: () => sign(header(), claims()), bad: () => sign(header(), without('iat')), status: 401, reason: 'claim_invalid' },
+    ...['\n', '\r\n', '\t', '\0', '\x1b', '\x7f', '\x85', '\u2028', '\u2029'].flatMap((char): Row[] => [
+      {
+        // A `*` pattern identity (app-any-branch) used to match this and mint.
+        name: `subject ending in ${JSON.stringify(char)} under a glob identity`,
+        good: () => sign(header(), claims({ sub: 'repo:acme/app:ref:refs/heads/feature' })),
+        bad: () => sign(header(), claims({ sub: `repo:acme/app:ref:refs/heads/feature${char}` })),
+        bothKeys: ['AWS_READONLY'],
+        status: 401,
+        reason: 'claim_invalid',
+      },
+      {
+        name: `matched claim (repository_id) holding ${JSON.stringify(char)}`,
+        good: () => sign(header(), claims()),
+        bad: () => sign(header(), claims({ repository_id: `123456789${char}` })),
+        status: 401,
+        reason: 'claim_invalid',
+      },
+    ]),
+    ...['\n', '\u2028'].map((char): Row => ({
+      name: `claim a key template renders (actor) holding ${JSON.stringify(char)}`,
+      good: () => sign(header(), claims({ sub: TEMPLATE_SUBJECT, actor: 'octocat' })),
+      bad: () => sign(header(), claims({ sub: TEMPLATE_SUBJECT, actor: `octo${char}cat` })),
+      bothKeys: ['AWS_READONLY'],
+      status: 401,
+      reason: 'claim_invalid',
+    })),
+    {
+      name: 'a lone surrogate in the subject',
+      good: () => sign(header(), claims({ sub: 'repo:acme/app:ref:refs/heads/feature' })),
+      // JSON.stringify escapes it as \ud800; the broker's parser reads back the lone surrogate.
+      bad: () => sign(header(), claims({ sub: 'repo:acme/app:ref:refs/heads/feature\ud800' })),
+      bothKeys: ['AWS_READONLY'],
+      status: 401,
+      reason: 'claim_invalid',
+    },
     { name: 'oversized token', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ padding: 'x'.repeat(20_000) })), status: 401, reason: 'token_too_large', inBody: true },
   ];
 
   it.each(rows.map((row) => [row.name, row] as const))('%s', async (_name, row) => {
     const isEs = row.name.includes('ECDSA') || row.name.includes('ES256');
-    const keys = isEs ? ['AWS_READONLY'] : ['AWS_DEPLOY'];
+    const keys = row.bothKeys ?? (isEs ? ['AWS_READONLY'] : ['AWS_DEPLOY']);
     const good = await mint(await row.good(), keys, row.inBody);
     expect({ status: good.status, error: good.body.error }).toEqual({ status: 200, error: undefined });
     sandbox.aws.reset();
@@ -209,6 +265,21 @@ describe('hostile tokens through the real server', () => {
     expect(bad.status).toBe(row.status);
     expect(reasons).toContain(bad.body.error);
     expect(Object.keys(bad.body).sort()).toEqual(['code', 'error', 'message', 'requestId']);
+    expect(sandbox.aws.calls).toBe(0);
+  });
+
+  it('tries every key the JWKS publishes under the token\'s kid', async () => {
+    const [first, second] = twins.keys as [IssuerKey, IssuerKey];
+    expect(second.kid).toBe(first.kid);
+    // Each twin's tokens mint (only the first listed key used to be tried).
+    for (const key of [first, second]) {
+      const answer = await mint(await twins.sign({ sub: 'twins-subject' }, { key }), ['AWS_READONLY']);
+      expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 200, error: undefined });
+    }
+    sandbox.aws.reset();
+    const stranger = await twins.generateKey({ kid: first.kid });
+    const bad = await mint(await twins.sign({ sub: 'twins-subject' }, { key: stranger }), ['AWS_READONLY']);
+    expect({ status: bad.status, error: bad.body.error }).toEqual({ status: 401, error: 'signature_invalid' });
     expect(sandbox.aws.calls).toBe(0);
   });
 });

@@ -57,6 +57,9 @@ describe('the production server', () => {
       ['keys and all together', '{"keys":["AWS_DEPLOY"],"all":true}', 400, 'request_invalid'],
       ['an empty keys list', '{"keys":[]}', 400, 'request_invalid'],
       ['more than 100 keys', JSON.stringify({ keys: Array.from({ length: 101 }, (_, i) => `K${i}`) }), 400, 'request_invalid'],
+      ['neither keys nor all', '{}', 400, 'request_invalid'],
+      ['all: false alone', '{"all":false}', 400, 'request_invalid'],
+      ['more distinct keys than the config defines', '{"keys":["AWS_DEPLOY","ARTIFACTS","AWS_READONLY","PROD_ADMIN"]}', 400, 'request_invalid'],
       ['invalid JSON', '{"keys":', 400, 'request_invalid'],
     ])('refuses %s', async (_name, body, status, error) => {
       const response = await mint(body);
@@ -70,6 +73,14 @@ describe('the production server', () => {
       const expired = await sandbox.github.githubToken({ repository_id: '123456789' }, { iat: Math.floor(Date.now() / 1000) - 900, expiresIn: 300 });
       const stranger = await sandbox.github.githubToken({ sub: 'repo:evil/app:ref:refs/heads/main' });
       const good = await token();
+      const branch = 'repo:acme/app:ref:refs/heads/feature';
+      const accessToken = await sandbox.github.githubToken({ repository_id: '123456789' }, { header: { typ: 'at+jwt' } });
+      const newlineSubject = await sandbox.github.githubToken({ sub: `${branch}\n` });
+      const newlineClaim = await sandbox.github.githubToken({ repository_id: '123456789\n' });
+      // Positive controls for the rows below: the same tokens without the flaw mint.
+      expect((await mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${await sandbox.github.githubToken({ repository_id: '123456789' }, { header: { typ: 'JWT' } })}` })).status).toBe(200);
+      expect((await mint({ keys: ['AWS_READONLY'] }, { authorization: `Bearer ${await sandbox.github.githubToken({ sub: branch })}` })).status).toBe(200);
+      expect((await request('/credentials/keys', { headers: { authorization: `Bearer ${good}` } })).status).toBe(200);
       const rows: Array<[string, () => Promise<Response>, number, string, string]> = [
         ['no token', () => request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"keys":["AWS_DEPLOY"]}' }), 401, 'token_missing', 'no OIDC token was presented'],
         ['not a JWT', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: 'Bearer abc' }), 401, 'token_malformed', 'the token is not a compact JWS (three base64url parts)'],
@@ -77,6 +88,14 @@ describe('the production server', () => {
         ['expired', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${expired}` }), 401, 'token_expired', 'the token has expired'],
         ['unknown subject', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${stranger}` }), 403, 'no_identity_matched', 'no configured identity matches this token'],
         ['unknown key', () => mint({ keys: ['PROD_ADMIN'] }), 403, 'key_not_permitted', "this token may not mint 'PROD_ADMIN'"],
+        ['keys for a token no identity matches', () => request('/credentials/keys', { headers: { authorization: `Bearer ${stranger}` } }), 403, 'no_identity_matched', 'no configured identity matches this token'],
+        ['an access token (typ at+jwt)', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${accessToken}` }), 401, 'token_type_invalid', 'the token is not an identity token (its typ header names another kind of JWT)'],
+        ['a subject ending in a newline', () => mint({ keys: ['AWS_READONLY'] }, { authorization: `Bearer ${newlineSubject}` }), 401, 'claim_invalid', "the token's subject holds control characters"],
+        ['a matched claim ending in a newline', () => mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${newlineClaim}` }), 401, 'claim_invalid', 'a claim this broker matches on holds control characters'],
+        ['neither keys nor all', () => mint({}), 400, 'request_invalid', "name the keys to mint in 'keys', or set 'all': true; nothing is minted implicitly"],
+        ['all: false', () => mint({ all: false }), 400, 'request_invalid', "name the keys to mint in 'keys', or set 'all': true; nothing is minted implicitly"],
+        ['more distinct keys than the config defines', () => mint({ keys: ['AWS_DEPLOY', 'ARTIFACTS', 'AWS_READONLY', 'PROD_ADMIN'] }), 400, 'request_invalid', 'more distinct keys are requested than this broker defines'],
+        ['as many keys as the config defines, one not granted', () => mint({ keys: ['AWS_DEPLOY', 'ARTIFACTS', 'PROD_ADMIN', 'AWS_DEPLOY'] }), 403, 'key_not_permitted', "this token may not mint 'PROD_ADMIN'"],
         ['duration above the key maximum', () => mint({ keys: ['AWS_DEPLOY'], duration: 7200 }), 400, 'duration_invalid', "key 'AWS_DEPLOY' accepts a duration between 900 and 3600 seconds"],
         ['token twice', () => mint({ keys: ['AWS_DEPLOY'], oidcToken: good }), 400, 'request_invalid', 'send the token in the body or in the Authorization header, not both'],
         ['unknown field', () => mint({ keys: ['AWS_DEPLOY'], role: 'admin' }), 400, 'request_invalid', "unknown field 'role' in the request body"],
@@ -103,13 +122,26 @@ describe('the production server', () => {
       }
     });
 
-    it('mints every granted key with all: true and deduplicates keys', async () => {
+    it('mints every granted key with all: true, only the named keys with all: false, and deduplicates keys', async () => {
       const all = (await (await mint({ all: true })).json()) as Record<string, unknown>;
       expect(Object.keys(all).sort()).toEqual(['ARTIFACTS', 'AWS_DEPLOY', 'AWS_READONLY']);
+      const named = (await (await mint({ keys: ['AWS_DEPLOY'], all: false })).json()) as Record<string, unknown>;
+      expect(Object.keys(named)).toEqual(['AWS_DEPLOY']);
       sandbox.aws.reset();
       const dedup = (await (await mint({ keys: ['AWS_DEPLOY', 'AWS_DEPLOY'] })).json()) as Record<string, unknown>;
       expect(Object.keys(dedup)).toEqual(['AWS_DEPLOY']);
       expect(sandbox.aws.calls).toBe(1);
+    });
+
+    it('mints with a token that expired a few seconds ago, within the clock skew', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      // exp 5 s ago: accepted (skew 30 s), and its mint gets a whole upstream attempt.
+      const recent = await sandbox.github.githubToken({ repository_id: '123456789' }, { iat: now - 305, expiresIn: 300 });
+      const answer = await mint({ keys: ['AWS_DEPLOY', 'ARTIFACTS'] }, { authorization: `Bearer ${recent}` });
+      expect({ status: answer.status, keys: Object.keys((await answer.json()) as object).sort() }).toEqual({ status: 200, keys: ['ARTIFACTS', 'AWS_DEPLOY'] });
+      // Past the skew it is refused, as before.
+      const old = await sandbox.github.githubToken({ repository_id: '123456789' }, { iat: now - 340, expiresIn: 300 });
+      expect(await (await mint({ keys: ['AWS_DEPLOY'] }, { authorization: `Bearer ${old}` })).json()).toMatchObject({ error: 'token_expired' });
     });
 
     it('answers 413 over 64 KiB, 415 for non-JSON, 405 for a wrong method', async () => {
@@ -162,6 +194,23 @@ describe('the production server', () => {
         issued: [{ key: 'AWS_DEPLOY', identity: 'app-main', provider: 'aws-sandbox', credentialId: expect.stringMatching(/^ASIA/) }],
         tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
         client: { address: '127.0.0.1' },
+      });
+    });
+
+    it('audits a key listing for a token no identity matches as denied', async () => {
+      const mine = await request('/credentials/keys', { headers: { authorization: `Bearer ${await token()}`, 'x-request-id': 'audit-keys-allowed-1' } });
+      expect(mine.status).toBe(200); // positive control
+      const stranger = await sandbox.github.githubToken({ sub: 'repo:evil/app:ref:refs/heads/main' });
+      const refused = await request('/credentials/keys', { headers: { authorization: `Bearer ${stranger}`, 'x-request-id': 'audit-keys-denied-1' } });
+      expect(refused.status).toBe(403);
+      const events = readFileSync(auditFile, 'utf8').trimEnd().split('\n').map((line) => (JSON.parse(line) as { event: Record<string, unknown> }).event);
+      expect(events.find((event) => event.requestId === 'audit-keys-allowed-1')).toMatchObject({ action: 'list-keys', outcome: 'allowed' });
+      expect(events.find((event) => event.requestId === 'audit-keys-denied-1')).toMatchObject({
+        action: 'list-keys',
+        outcome: 'denied',
+        reason: 'no_identity_matched',
+        subject: 'repo:evil/app:ref:refs/heads/main',
+        keysGranted: [],
       });
     });
 

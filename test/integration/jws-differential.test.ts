@@ -221,7 +221,7 @@ describe('TokenVerifier claim checks agree with jose jwtVerify', () => {
   /**
    * What the broker answered before it verified with node:crypto: jose's jwtVerify, its
    * errors mapped to the broker's reasons, then the broker's own subject, `iat` and
-   * lifetime rules.
+   * lifetime rules. `iat` is required (every OIDC ID token and CI token carries it).
    */
   async function reference(token: string, config: ClientIdpConfig): Promise<string> {
     let payload: JWTPayload;
@@ -231,7 +231,8 @@ describe('TokenVerifier claim checks agree with jose jwtVerify', () => {
         audience: config.allowAnyAudience ? undefined : config.audience,
         algorithms: ['RS256'],
         clockTolerance: SKEW,
-        requiredClaims: ['exp', 'sub'],
+        // jose checks presence in reverse: iss, aud, sub, exp, iat, the broker's order.
+        requiredClaims: ['iat', 'exp', 'sub'],
         currentDate: new Date(NOW * 1000),
       }));
     } catch (err) {
@@ -246,8 +247,8 @@ describe('TokenVerifier claim checks agree with jose jwtVerify', () => {
       return `jose:${code}`;
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255) return 'claim_invalid';
-    if (payload.iat !== undefined && payload.iat > NOW + SKEW) return 'token_not_yet_valid';
-    if (payload.exp! - (payload.iat ?? NOW) > MAX_LIFETIME + SKEW) return 'claim_invalid';
+    if (payload.iat! > NOW + SKEW) return 'token_not_yet_valid';
+    if (payload.exp! - payload.iat! > MAX_LIFETIME + SKEW) return 'claim_invalid';
     return 'ok';
   }
 

@@ -93,6 +93,63 @@ describe('TokenVerifier against a real issuer', () => {
     expect(await outcomeOf(verifier().verify(await issuer.embeddedJwkToken(claims)))).toBe('token_malformed');
   });
 
+  it('tries every key published under the token\'s kid', async () => {
+    const rotated = await startTokenIssuer();
+    try {
+      const first = rotated.activeKey;
+      const second = await rotated.addKey({ kid: first.kid, activate: true });
+      const v = new TokenVerifier([{ ...idp(), issuer: rotated.issuer, jwksUri: rotated.jwksUri }], settings, { http, clock });
+      // Both keys verify their own tokens (the second used to meet only the first key).
+      await expect(v.verify(await rotated.githubToken({}, { key: first }))).resolves.toBeDefined();
+      await expect(v.verify(await rotated.githubToken({}, { key: second }))).resolves.toBeDefined();
+      const stranger = await rotated.generateKey({ kid: first.kid });
+      expect(await outcomeOf(v.verify(await rotated.githubToken({}, { key: stranger })))).toBe('signature_invalid');
+      // Without a kid the choice must still be unambiguous: two candidates are none.
+      expect(await outcomeOf(v.verify(await rotated.githubToken({}, { key: second, header: { kid: undefined } })))).toBe('key_not_found');
+    } finally {
+      await rotated.close();
+    }
+  });
+
+  it.each([
+    [undefined, 'ok'],
+    ['JWT', 'ok'],
+    ['jwt', 'ok'],
+    ['application/jwt', 'ok'],
+    ['Application/JWT', 'ok'],
+    ['id_token+jwt', 'ok'],
+    ['application/id_token+JWT', 'ok'],
+    ['at+jwt', 'token_type_invalid'],
+    ['application/at+jwt', 'token_type_invalid'],
+    ['logout+jwt', 'token_type_invalid'],
+    ['secevent+jwt', 'token_type_invalid'],
+    ['userinfo+jwt', 'token_type_invalid'],
+    ['dpop+jwt', 'token_type_invalid'],
+    ['JOSE', 'token_type_invalid'],
+    [' JWT', 'token_type_invalid'],
+    ['', 'token_type_invalid'],
+    [42, 'token_type_invalid'],
+    [null, 'token_type_invalid'],
+  ])('typ %j: %s (RFC 8725 §3.11 explicit typing)', async (typ, outcome) => {
+    await expect(verifier().verify(await issuer.githubToken())).resolves.toBeDefined();
+    expect(await outcomeOf(verifier().verify(await issuer.githubToken({}, { header: { typ } })))).toBe(outcome);
+  });
+
+  it('requires iat', async () => {
+    const claims = issuer.githubClaims();
+    await expect(verifier().verify(await issuer.sign(claims))).resolves.toBeDefined();
+    // `undefined` removes the claim the issuer would add.
+    expect(await outcomeOf(verifier().verify(await issuer.sign({ ...claims, iat: undefined })))).toBe('claim_invalid');
+    expect(await outcomeOf(verifier().verify(await issuer.sign({ ...claims, iat: null })))).toBe('claim_invalid');
+  });
+
+  it.each(['\n', '\r', '\t', '\0', '\x1b', '\x7f', '\x85', '\u2028', '\u2029', '\ud800'])('refuses a subject holding %j as an invalid claim', async (char) => {
+    await expect(verifier().verify(await issuer.githubToken({ sub: 'repo:acme/app:ref:refs/heads/main' }))).resolves.toBeDefined();
+    for (const sub of [`repo:acme/app:ref:refs/heads/main${char}`, `repo:acme/app${char}:ref:refs/heads/main`, `${char}repo:acme/app:ref:refs/heads/main`]) {
+      expect(await outcomeOf(verifier().verify(await issuer.githubToken({ sub })))).toBe('claim_invalid');
+    }
+  });
+
   it('refuses a token whose idpName disagrees with its issuer', async () => {
     await expect(verifier().verify(await issuer.githubToken(), 'gh')).resolves.toBeDefined();
     expect(await outcomeOf(verifier().verify(await issuer.githubToken(), 'gitlab'))).toBe('idp_mismatch');
