@@ -75,8 +75,11 @@ export class KeySetCache {
       this.options.observer?.cacheHit(this.options.idpName);
     }
     let key = this.find(header);
-    if (!key && this.options.clock() - this.attemptedAt >= this.options.cooldownMs) {
-      await this.refresh();
+    // A kid the cached set lacks may be a new key: one refetch per cooldown (joined while in
+    // flight). While the last fetch failed, an unknown kid cannot be told from a new key, so
+    // it is 503, not 401.
+    if (!key && (this.inflight !== undefined || this.lastFailure !== undefined || this.options.clock() - this.attemptedAt >= this.options.cooldownMs)) {
+      await this.load();
       key = this.find(header);
     }
     if (!key) {

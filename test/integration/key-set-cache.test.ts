@@ -78,6 +78,26 @@ describe('JWKS cache under faults', () => {
     expect(await outcomeOf(v.verify(await token()))).toBe('idp_unavailable');
   });
 
+  it('while the JWKS endpoint fails, known keys verify and an unknown kid is 503, not 401; one fetch per cooldown', async () => {
+    const v = verifier();
+    const known = await token();
+    const stranger = await token({ kid: 'rotated-in' });
+    expect(await outcomeOf(v.verify(known))).toBe('ok'); // control
+    expect(await outcomeOf(v.verify(stranger))).toBe('key_not_found'); // the IdP answers: an unknown kid is just that
+    issuer.failJwks('always', 503);
+    now += 31_000;
+    expect(await Promise.all(Array.from({ length: 20 }, () => outcomeOf(v.verify(stranger))))).toEqual(Array(20).fill('idp_unavailable'));
+    expect(await outcomeOf(v.verify(stranger))).toBe('idp_unavailable');
+    expect(await outcomeOf(v.verify(known))).toBe('ok');
+    expect(issuer.counts.jwks).toBe(2);
+    now += 31_000;
+    issuer.clearFaults();
+    expect(await outcomeOf(v.verify(stranger))).toBe('key_not_found');
+    expect(issuer.counts.jwks).toBe(3);
+    expect(await outcomeOf(v.verify(stranger))).toBe('key_not_found');
+    expect(issuer.counts.jwks).toBe(3);
+  });
+
   it('a hanging JWKS endpoint fails within the timeout, with one fetch for a herd', async () => {
     expect(await outcomeOf(verifier().verify(await token()))).toBe('ok'); // control: the same issuer, answering
     issuer.hangJwks('always');
