@@ -68,9 +68,9 @@ export class KeySetCache {
       // Nothing cached vouches for any key: this request needs the key set.
       await this.load();
     } else if (now - this.fetchedAt > this.options.cacheMs) {
-      // While the IdP fails, known keys keep working and a new attempt waits for the cooldown:
-      // requests are not made to wait on an endpoint that just failed.
-      if (now - this.attemptedAt >= this.options.cooldownMs) await this.refresh().catch(() => undefined);
+      // Old but not stale: the known keys answer now and the set is refreshed behind them,
+      // at most once per cooldown, so no request waits on the IdP, let alone a failing one.
+      if (now - this.attemptedAt >= this.options.cooldownMs) this.refresh().catch(() => undefined);
     } else {
       this.options.observer?.cacheHit(this.options.idpName);
     }

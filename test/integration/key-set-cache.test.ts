@@ -24,6 +24,11 @@ describe('JWKS cache under faults', () => {
 
   const verifier = (overrides: Partial<ClientIdpConfig> = {}) =>
     new TokenVerifier([{ name: 'gh', issuer: issuer.issuer, audience: issuer.audience, jwksUri: issuer.jwksUri, algorithms: ['RS256'], ...overrides }], settings, { http, clock });
+  /** Waits until the issuer has seen `count` JWKS requests (a refresh made behind the answers). */
+  const refreshed = async (count: number) => {
+    for (let i = 0; i < 200 && issuer.counts.jwks < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(issuer.counts.jwks).toBe(count);
+  };
   /** Tokens are signed "now" on the test's clock. */
   const token = (options: { key?: Awaited<ReturnType<TokenIssuer['generateKey']>>; kid?: string } = {}) =>
     issuer.githubToken({}, { iat: Math.floor(now / 1000), key: options.key, ...(options.kid ? { header: { kid: options.kid } } : {}) });
@@ -70,12 +75,31 @@ describe('JWKS cache under faults', () => {
     now += 601_000; // past the cache age
     const fresh = await token();
     for (let i = 0; i < 10; i++) expect(await outcomeOf(v.verify(fresh))).toBe('ok');
-    expect(issuer.counts.jwks).toBe(2);
+    await refreshed(2); // behind the answers
     now += 31_000;
     expect(await outcomeOf(v.verify(await token()))).toBe('ok');
-    expect(issuer.counts.jwks).toBe(3);
+    await refreshed(3);
     now += 3600_000; // beyond the stale window: the cache no longer vouches for anything
     expect(await outcomeOf(v.verify(await token()))).toBe('idp_unavailable');
+    expect(issuer.counts.jwks).toBe(4);
+  });
+
+  it('refreshes an old key set behind the answers: no request waits on a hanging JWKS endpoint', async () => {
+    const v = verifier();
+    const t = await token();
+    expect(await outcomeOf(v.verify(t))).toBe('ok');
+    issuer.hangJwks('always');
+    now += 601_000;
+    const later = await token();
+    // Each verification answers from the cache while the refresh hangs (were they waiting
+    // on it, they would all end in 'idp_timeout' after its 300 ms).
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => outcomeOf(v.verify(later))));
+    expect(outcomes).toEqual(Array(20).fill('ok'));
+    await refreshed(2);
+    // The refresh itself did time out (joined here, or tried again, it hangs alike) ...
+    expect(await outcomeOf(v.keySets().get('gh')!.refresh())).toBe('idp_timeout');
+    // ... and the known keys still answer.
+    expect(await outcomeOf(v.verify(later))).toBe('ok');
   });
 
   it('while the JWKS endpoint fails, known keys verify and an unknown kid is 503, not 401; one fetch per cooldown', async () => {
@@ -194,6 +218,7 @@ describe('JWKS cache under faults', () => {
       expect(await outcomeOf(v.verify(await token()))).toBe('ok');
       now += 601_000;
       expect(await outcomeOf(v.verify(await token()))).toBe('ok');
+      await refreshed(2);
       expect(issuer.counts).toEqual({ discovery: 1, jwks: 2 });
     });
 
