@@ -159,8 +159,8 @@ export class KeySetCache {
     if (problem) throw this.unavailable(`the discovered jwks_uri ${problem}`);
     // Whoever can change the discovery document must not be able to point the broker at
     // keys served elsewhere; an IdP that does serve them elsewhere is named in the config.
-    const origin = new URL(doc.jwks_uri).origin;
-    if (origin !== new URL(this.options.issuer).origin) {
+    const origin = new URL(doc.jwks_uri).origin; // an absolute URL: checkUrl passed it
+    if (origin !== URL.parse(this.options.issuer)?.origin) {
       throw this.unavailable(`the discovered jwks_uri is on ${origin}, another origin than the issuer; set the IdP's jwksUri to trust it`);
     }
     this.jwksUri = doc.jwks_uri;
