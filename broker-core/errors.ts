@@ -24,11 +24,13 @@ export const REASONS = {
   ERR_TOKEN_CLAIM_INVALID: 'claim_invalid',
   ERR_TOKEN_TYPE_INVALID: 'token_type_invalid',
   ERR_IDP_UNAVAILABLE: 'idp_unavailable',
+  ERR_IDP_TIMEOUT: 'idp_timeout',
   ERR_IDENTITY_NOT_MATCHED: 'no_identity_matched',
   ERR_KEY_NOT_PERMITTED: 'key_not_permitted',
   ERR_CLAIM_VALUE_INVALID: 'claim_value_invalid',
   ERR_BROKER_AUTH_FAILED: 'broker_auth_failed',
   ERR_BROKER_AUTH_UNAVAILABLE: 'broker_auth_unavailable',
+  ERR_BROKER_AUTH_TIMEOUT: 'broker_auth_timeout',
   ERR_PROVIDER_REJECTED: 'provider_rejected',
   ERR_PROVIDER_BAD_RESPONSE: 'provider_bad_response',
   ERR_PROVIDER_UNAVAILABLE: 'provider_unavailable',
@@ -84,11 +86,13 @@ export class TokenAudienceMismatch extends BrokerError { readonly code = 'ERR_TO
 export class TokenClaimInvalid extends BrokerError { readonly code = 'ERR_TOKEN_CLAIM_INVALID'; }
 export class TokenTypeInvalid extends BrokerError { readonly code = 'ERR_TOKEN_TYPE_INVALID'; }
 export class IdpUnavailable extends BrokerError { readonly code = 'ERR_IDP_UNAVAILABLE'; }
+export class IdpTimeout extends BrokerError { readonly code = 'ERR_IDP_TIMEOUT'; }
 export class IdentityNotMatched extends BrokerError { readonly code = 'ERR_IDENTITY_NOT_MATCHED'; }
 export class KeyNotPermitted extends BrokerError { readonly code = 'ERR_KEY_NOT_PERMITTED'; }
 export class ClaimValueInvalid extends BrokerError { readonly code = 'ERR_CLAIM_VALUE_INVALID'; }
 export class BrokerAuthFailed extends BrokerError { readonly code = 'ERR_BROKER_AUTH_FAILED'; }
 export class BrokerAuthUnavailable extends BrokerError { readonly code = 'ERR_BROKER_AUTH_UNAVAILABLE'; }
+export class BrokerAuthTimeout extends BrokerError { readonly code = 'ERR_BROKER_AUTH_TIMEOUT'; }
 export class ProviderRejected extends BrokerError { readonly code = 'ERR_PROVIDER_REJECTED'; }
 export class ProviderBadResponse extends BrokerError { readonly code = 'ERR_PROVIDER_BAD_RESPONSE'; }
 export class ProviderUnavailable extends BrokerError { readonly code = 'ERR_PROVIDER_UNAVAILABLE'; }

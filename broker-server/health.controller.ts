@@ -19,22 +19,16 @@ export class HealthController {
   }
 
   /**
-   * Ready: a config is loaded, every IdP's signing keys are cached or fetchable now, and
-   * the audit trail can be written.
+   * Ready: a config is loaded, every IdP's signing keys are cached (or were fetched now),
+   * and the audit trail can be written. A probe never costs an IdP more than one fetch
+   * per cooldown: while a key set is failing, the last failure is reported.
    */
   @Get('readyz')
   async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: string; idps: Record<string, string>; audit: 'ok' | 'unwritable' }> {
     const idps: Record<string, string> = {};
     await Promise.all(
       [...this.runtime.broker.verifier.keySets()].map(async ([name, keys]) => {
-        if (keys.loaded) {
-          idps[name] = 'ok';
-          return;
-        }
-        idps[name] = await keys.refresh().then(
-          () => 'ok',
-          () => 'unavailable',
-        );
+        idps[name] = (await keys.ready()) ? 'ok' : 'unavailable';
       }),
     );
     const audit = this.runtime.audit.writable ? 'ok' : 'unwritable';

@@ -16,8 +16,9 @@ describe('startLocalIdp (oidc-provider, client_credentials → JWT access tokens
   afterAll(() => idp.close());
   afterEach(() => idp.clearFaults());
 
-  const postToken = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  const postToken = (fields: Record<string, string>, headers: Record<string, string> = {}, signal?: AbortSignal) =>
     fetch(idp.tokenEndpoint, {
+      signal,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
       body: new URLSearchParams({ grant_type: 'client_credentials', ...fields }),
@@ -123,5 +124,19 @@ describe('startLocalIdp (oidc-provider, client_credentials → JWT access tokens
 
     expect([first.status, second.status, third.status]).toEqual([503, 503, 200]);
     expect(await first.json()).toMatchObject({ error: 'temporarily_unavailable' });
+  });
+
+  it('hangs the next token request on demand: no answer, then the next one is served', async () => {
+    const before = idp.counts.token;
+    expect((await postToken({ audience: 'a' }, { authorization: basicAuth('broker', 'broker-secret') })).status).toBe(200); // control
+    idp.hangNext(1);
+    const hung = await postToken({ audience: 'a' }, { authorization: basicAuth('broker', 'broker-secret') }, AbortSignal.timeout(300)).then(
+      () => 'answered',
+      (err: Error) => err.name,
+    );
+    expect(hung).toBe('TimeoutError');
+    const next = await postToken({ audience: 'a' }, { authorization: basicAuth('broker', 'broker-secret') });
+    expect(next.status).toBe(200);
+    expect(idp.counts.token - before).toBe(3);
   });
 });

@@ -57,9 +57,13 @@ export interface LocalIdp {
   clientCredentialsToken(clientId: string, clientSecret: string, target?: TokenRequestTarget | string): Promise<string>;
   /** The next `times` token requests fail with `status` and an OAuth error body. */
   failNext(times?: FaultTimes, status?: number): void;
+  /** The next `times` token requests get no answer until the server closes. */
+  hangNext(times?: FaultTimes): void;
   clearFaults(): void;
   close(): Promise<void>;
 }
+
+type TokenFault = { readonly kind: 'fail'; readonly status: number } | { readonly kind: 'hang' };
 
 const DISCOVERY_PATH = '/.well-known/openid-configuration';
 const TOKEN_PATH = '/token';
@@ -73,7 +77,7 @@ const AUDIENCE_URN = 'urn:voidkey:audience:';
  */
 export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp> {
   const counts: LocalIdpCounts = { discovery: 0, jwks: 0, token: 0 };
-  const faults = new FaultQueue<number>();
+  const faults = new FaultQueue<TokenFault>();
   const clients = new Map(options.clients.map((client) => [client.clientId, client]));
   // The issuer URL holds the port, so the provider is created after the server listens.
   const loopback = await listenOnLoopback();
@@ -122,10 +126,11 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
     else if (path === JWKS_PATH) counts.jwks += 1;
     else if (path === TOKEN_PATH) {
       counts.token += 1;
-      const status = faults.take();
-      if (status !== undefined) {
+      const fault = faults.take();
+      if (fault !== undefined) {
         req.resume();
-        sendJson(res, status, faultBody(status), { 'cache-control': 'no-store' });
+        // 'hang': never answered; close() destroys the socket.
+        if (fault.kind === 'fail') sendJson(res, fault.status, faultBody(fault.status), { 'cache-control': 'no-store' });
         return;
       }
     }
@@ -159,7 +164,10 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
       return json.access_token;
     },
     failNext(times = 1, status = 503) {
-      faults.add(status, times);
+      faults.add({ kind: 'fail', status }, times);
+    },
+    hangNext(times = 1) {
+      faults.add({ kind: 'hang' }, times);
     },
     clearFaults() {
       faults.clear();

@@ -202,6 +202,19 @@ describe('startTokenIssuer', () => {
     expect((await fetch(issuer.discoveryUrl)).status).toBe(200);
   });
 
+  it('serves a changed or raw discovery document until reset', async () => {
+    const real = (await (await fetch(issuer.discoveryUrl)).json()) as Record<string, unknown>;
+    expect(real).toMatchObject({ issuer: issuer.issuer, jwks_uri: issuer.jwksUri });
+    issuer.setDiscovery({ jwks_uri: undefined, issuer: 'https://elsewhere.example.com' });
+    const changed = (await (await fetch(issuer.discoveryUrl)).json()) as Record<string, unknown>;
+    expect(changed).toEqual({ ...real, jwks_uri: undefined, issuer: 'https://elsewhere.example.com' });
+    expect('jwks_uri' in changed).toBe(false);
+    issuer.setDiscovery('<html>not json</html>');
+    expect(await (await fetch(issuer.discoveryUrl)).text()).toBe('<html>not json</html>');
+    issuer.setDiscovery(undefined);
+    expect(await (await fetch(issuer.discoveryUrl)).json()).toEqual(real);
+  });
+
   describe('forged tokens (each next to a correctly signed control)', () => {
     let claims: GithubActionsClaims;
     beforeAll(() => {

@@ -107,6 +107,12 @@ export interface TokenIssuer {
   rotate(options?: KeyOptions): Promise<IssuerKey>;
   /** Serve this body at the JWKS URL instead of the keys (e.g. `{keys: []}`); `undefined` restores. */
   setJwks(body: unknown): void;
+  /**
+   * Serve this discovery document instead of the real one: an object is merged over it
+   * (`undefined` members removed, e.g. `{jwks_uri: undefined}`), a string is sent as the
+   * raw body; `undefined` restores.
+   */
+  setDiscovery(document: Readonly<Record<string, unknown>> | string | undefined): void;
 
   failJwks(times?: FaultTimes, status?: number): void;
   /** JWKS requests get no answer until the server closes. */
@@ -128,6 +134,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
   let keys: IssuerKey[] = [await createKey(options)];
   let activeKey = keys[0];
   let customJwks: unknown;
+  let customDiscovery: Readonly<Record<string, unknown>> | string | undefined;
   const loopback = await listenOnLoopback();
   const issuer = options.issuer ?? `${loopback.url}${issuerPath}`;
   const jwksUri = `${loopback.url}${jwksPath}`;
@@ -146,7 +153,10 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
       counts.discovery += 1;
       const status = discoveryFaults.take();
       if (status !== undefined) sendJson(res, status, { error: `injected fault (${status})` });
-      else sendJson(res, 200, discoveryDocument(issuer, jwksUri, activeKey.alg));
+      else if (typeof customDiscovery === 'string') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(customDiscovery);
+      } else sendJson(res, 200, applyOverrides(discoveryDocument(issuer, jwksUri, activeKey.alg), customDiscovery ?? {}));
     } else if (path === jwksPath) {
       counts.jwks += 1;
       const fault = jwksFaults.take();
@@ -236,6 +246,9 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
     },
     setJwks(body) {
       customJwks = body;
+    },
+    setDiscovery(document) {
+      customDiscovery = document;
     },
 
     failJwks(times = 1, status = 500) {

@@ -1,7 +1,7 @@
 import { decodeJwt, importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerIdpConfig } from '../config/types';
-import { BrokerAuthFailed, BrokerAuthUnavailable } from '../errors';
+import { BrokerAuthFailed, BrokerAuthTimeout, BrokerAuthUnavailable } from '../errors';
 import { HttpError, type HttpClient } from '../http';
 
 export interface BrokerTokenSourceOptions {
@@ -125,6 +125,9 @@ export class BrokerTokenSource {
     } catch (err) {
       this.options.observer?.tokenRequested?.('error');
       const failure = err instanceof HttpError ? err.failure : 'network';
+      if (failure === 'timeout') {
+        throw new BrokerAuthTimeout('the broker\'s own identity provider did not answer in time', { detail: `token endpoint: no answer within ${timeoutMs} ms`, cause: err });
+      }
       throw new BrokerAuthUnavailable('the broker could not reach its own identity provider', { detail: `token endpoint: ${failure}`, cause: err, retryAfterSeconds: 5 });
     }
     const requestedAt = clock();

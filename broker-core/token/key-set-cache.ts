@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { JWK, JWSHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
-import { IdpUnavailable, TokenKeyNotFound } from '../errors';
+import { BrokerError, IdpTimeout, IdpUnavailable, TokenKeyNotFound } from '../errors';
 import { HttpError, type HttpClient } from '../http';
 import { importPublicJwk, keyFitsAlgorithm, MIN_RSA_BITS } from './jws';
 
@@ -30,6 +30,7 @@ export interface KeySetObserver {
 }
 
 const MAX_JWKS_BYTES = 256 * 1024;
+const UNAVAILABLE_MESSAGE = 'the token issuer\'s signing keys cannot be fetched right now';
 
 interface CachedKey {
   readonly jwk: JWK;
@@ -40,12 +41,15 @@ interface CachedKey {
 /**
  * One IdP's signing keys: fetched once, shared by every request, refreshed when old,
  * refetched (rate-limited) for an unknown `kid`, and kept usable from cache while the
- * IdP is down. Concurrent callers share one in-flight fetch.
+ * IdP is down. Concurrent callers share one in-flight fetch, and after a failed fetch
+ * the next waits for the cooldown.
  */
 export class KeySetCache {
   private keys: CachedKey[] = [];
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private attemptedAt = Number.NEGATIVE_INFINITY;
+  /** Operator detail of the last attempt when it failed; undefined after a success. */
+  private lastFailure?: string;
   private inflight?: Promise<void>;
   private jwksUri?: string;
 
@@ -64,23 +68,22 @@ export class KeySetCache {
    */
   async keysFor(header: JWSHeaderParameters): Promise<readonly KeyObject[]> {
     const now = this.options.clock();
-    if (!this.loaded) {
-      await this.refresh();
+    if (!this.loaded || now - this.fetchedAt > this.options.cacheMs + this.options.staleMs) {
+      // Nothing cached vouches for any key: this request needs the key set.
+      await this.load();
     } else if (now - this.fetchedAt > this.options.cacheMs) {
-      const stale = now - this.fetchedAt > this.options.cacheMs + this.options.staleMs;
-      // While the IdP fails, known keys keep working and a new attempt waits for the cooldown:
-      // requests are not made to wait on an endpoint that just failed.
-      if (stale || now - this.attemptedAt >= this.options.cooldownMs) {
-        await this.refresh().catch((err: unknown) => {
-          if (stale) throw err;
-        });
-      }
+      // Old but not stale: the known keys answer now and the set is refreshed behind them,
+      // at most once per cooldown, so no request waits on the IdP, let alone a failing one.
+      if (now - this.attemptedAt >= this.options.cooldownMs) this.refresh().catch(() => undefined);
     } else {
       this.options.observer?.cacheHit(this.options.idpName);
     }
     let keys = this.find(header);
-    if (keys.length === 0 && this.options.clock() - this.attemptedAt >= this.options.cooldownMs) {
-      await this.refresh();
+    // A kid the cached set lacks may be a new key: one refetch per cooldown (joined while in
+    // flight). While the last fetch failed, an unknown kid cannot be told from a new key, so
+    // it is 503, not 401.
+    if (keys.length === 0 && (this.inflight !== undefined || this.lastFailure !== undefined || this.options.clock() - this.attemptedAt >= this.options.cooldownMs)) {
+      await this.load();
       keys = this.find(header);
     }
     if (keys.length === 0) {
@@ -91,12 +94,41 @@ export class KeySetCache {
     return keys.map((k) => k.key);
   }
 
-  /** Fetches the key set now (single-flight). Rejects with IdpUnavailable. */
+  /**
+   * For readiness probes: true while the cached keys still verify; otherwise the answer of
+   * a fetch, made at most once per cooldown however often the probe asks.
+   */
+  async ready(): Promise<boolean> {
+    if (this.loaded && this.options.clock() - this.fetchedAt <= this.options.cacheMs + this.options.staleMs) return true;
+    return this.load().then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Fetches the key set now (single-flight). Rejects with IdpUnavailable or IdpTimeout. */
   refresh(): Promise<void> {
     this.inflight ??= this.fetchKeys().finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
+  }
+
+  /**
+   * Joins the fetch in flight or starts one, unless the last attempt failed less than a
+   * cooldown ago: then it fails fast without touching the IdP. A failing JWKS endpoint
+   * therefore sees one request per cooldown whatever the request rate.
+   */
+  private async load(): Promise<void> {
+    if (this.inflight) return this.inflight;
+    const wait = this.attemptedAt + this.options.cooldownMs - this.options.clock();
+    if (this.lastFailure !== undefined && wait > 0) {
+      throw new IdpUnavailable(UNAVAILABLE_MESSAGE, {
+        detail: `${this.lastFailure}; next attempt in ${Math.ceil(wait / 1000)} s`,
+        retryAfterSeconds: Math.ceil(wait / 1000),
+      });
+    }
+    return this.refresh();
   }
 
   private async fetchKeys(): Promise<void> {
@@ -105,6 +137,7 @@ export class KeySetCache {
       const jwksUri = this.jwksUri ?? (await this.discoverJwksUri());
       const body = await this.getJson(jwksUri, 'JWKS');
       const keys = (body as { keys?: unknown }).keys;
+      // Only an array is a key set (an empty one is authoritative); `null` or no `keys` is a failed fetch.
       if (!Array.isArray(keys)) throw this.unavailable('the JWKS has no "keys" array');
       // A key that is not a well-formed public key is skipped, as if it were not published.
       this.keys = keys.filter(isUsableSigningKey).flatMap((jwk) => {
@@ -112,8 +145,10 @@ export class KeySetCache {
         return key ? [{ jwk, key }] : [];
       });
       this.fetchedAt = this.options.clock();
+      this.lastFailure = undefined;
       this.options.observer?.fetched(this.options.idpName, 'ok');
     } catch (err) {
+      this.lastFailure = err instanceof BrokerError && err.detail !== undefined ? err.detail : `idp ${this.options.idpName}: the key set could not be read`;
       this.options.observer?.fetched(this.options.idpName, 'error');
       throw err;
     }
@@ -126,6 +161,12 @@ export class KeySetCache {
     if (typeof doc.jwks_uri !== 'string') throw this.unavailable('the discovery document has no jwks_uri');
     const problem = this.options.checkUrl(doc.jwks_uri);
     if (problem) throw this.unavailable(`the discovered jwks_uri ${problem}`);
+    // Whoever can change the discovery document must not be able to point the broker at
+    // keys served elsewhere; an IdP that does serve them elsewhere is named in the config.
+    const origin = new URL(doc.jwks_uri).origin; // an absolute URL: checkUrl passed it
+    if (origin !== URL.parse(this.options.issuer)?.origin) {
+      throw this.unavailable(`the discovered jwks_uri is on ${origin}, another origin than the issuer; set the IdP's jwksUri to trust it`);
+    }
     this.jwksUri = doc.jwks_uri;
     return doc.jwks_uri;
   }
@@ -142,6 +183,12 @@ export class KeySetCache {
       });
     } catch (err) {
       const failure = err instanceof HttpError ? err.failure : 'network';
+      if (failure === 'timeout') {
+        throw new IdpTimeout('the token issuer did not answer in time', {
+          detail: `idp ${this.options.idpName}: the ${what} did not answer within ${this.options.timeoutMs} ms`,
+          cause: err,
+        });
+      }
       throw this.unavailable(`fetching the ${what} failed (${failure})`, err);
     }
     if (response.status !== 200) throw this.unavailable(`the ${what} answered HTTP ${response.status}`);
@@ -155,10 +202,11 @@ export class KeySetCache {
   }
 
   private unavailable(detail: string, cause?: unknown): IdpUnavailable {
-    return new IdpUnavailable('the token issuer\'s signing keys cannot be fetched right now', {
+    return new IdpUnavailable(UNAVAILABLE_MESSAGE, {
       detail: `idp ${this.options.idpName}: ${detail}`,
       cause,
-      retryAfterSeconds: 5,
+      // No new attempt is made before the cooldown has passed.
+      retryAfterSeconds: Math.max(1, Math.ceil(this.options.cooldownMs / 1000)),
     });
   }
 

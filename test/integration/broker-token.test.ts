@@ -39,12 +39,12 @@ describe('broker token source', () => {
     idp.clearFaults();
   });
 
-  const source = (overrides: Partial<BrokerIdpConfig>) =>
+  const source = (overrides: Partial<BrokerIdpConfig>, timeoutMs = 2000) =>
     new BrokerTokenSource({
       idp: { clientId: 'basic', clientSecret: 'secret-basic', tokenEndpoint: idp.tokenEndpoint, audience: 'voidkey-broker', ...overrides },
       http,
       clock,
-      timeoutMs: 2000,
+      timeoutMs,
       readFile: (path) => readFileSync(path, 'utf8'),
     });
 
@@ -103,6 +103,20 @@ describe('broker token source', () => {
     expect(unavailable.reason).toBe('broker_auth_unavailable');
     expect(unavailable.retryAfterSeconds).toBeGreaterThan(0);
     expect(unavailable.message).not.toContain('secret');
+  });
+
+  it('maps a token endpoint that does not answer to broker_auth_timeout (504), one request for a herd', async () => {
+    await expect(source({}, 300).token()).resolves.toBeDefined(); // control: the same endpoint, answering
+    idp.hangNext(1);
+    const tokens = source({}, 300);
+    const before = idp.counts.token;
+    const herd = await Promise.all(Array.from({ length: 10 }, () => rejectionOf(tokens.token())));
+    expect(new Set(herd.map((err) => err.reason))).toEqual(new Set(['broker_auth_timeout']));
+    expect(herd[0]!.message).toBe('the broker\'s own identity provider did not answer in time');
+    expect(herd[0]!.detail).toBe('token endpoint: no answer within 300 ms');
+    expect(idp.counts.token - before).toBe(1);
+    await expect(tokens.token()).resolves.toMatch(/^ey/); // the endpoint answers again: a failure is not cached
+    expect(idp.counts.token - before).toBe(2);
   });
 
   it('handles opaque tokens through expires_in', async () => {
