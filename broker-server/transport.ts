@@ -100,7 +100,10 @@ export function clientErrorHandler(observe: ClientErrorObserver) {
       return;
     }
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-    const requestId = (inFlight?.req && requestIds.get(inFlight.req)) || randomUUID();
+    // The in-flight request is the refused one only while it is still arriving (a body
+    // cut by the deadline); otherwise the refusal concerns a request pipelined behind it.
+    const arriving = inFlight?.req && !inFlight.req.complete ? inFlight.req : undefined;
+    const requestId = (arriving && requestIds.get(arriving)) || randomUUID();
     const known = FRAMEWORK_ERRORS[refusal.status]!;
     observe({ status: refusal.status, error: known.error, requestId, code: err.code });
     if (!socket.writable || inFlight?.headersSent) {
