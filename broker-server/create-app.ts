@@ -3,12 +3,14 @@ import type { IncomingMessage } from 'node:http';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequestInvalid, type RequestTimings } from '../broker-core';
-import { hasDuplicateMembers } from '../broker-core/token/json-duplicates';
 import { CredentialsController } from './credentials.controller';
-import { BrokerErrorFilter, reasonOf } from './error-filter';
+import { BrokerErrorFilter, reasonOf, sendError } from './error-filter';
 import { HealthController } from './health.controller';
+import { parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
 import { RUNTIME, type BrokerRuntime } from './runtime';
+import { clientErrorHandler, ConnectionBudget, rememberRequestId, STANDARD_HEADERS, TRANSPORT_DEFAULTS, transportOptions } from './transport';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -34,6 +36,19 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
       const sent = req.headers['x-request-id'];
       return typeof sent === 'string' && SANE_REQUEST_ID.test(sent) ? sent : randomUUID();
     },
+    // Slow clients (slowloris headers, a trickling body) and idle keep-alive connections.
+    ...transportOptions(runtime.server),
+    // What node:http's parser refuses (400, 413, 431) or a deadline cuts (408).
+    clientErrorHandler: clientErrorHandler(({ status, error, requestId, code }) => {
+      runtime.metrics.httpRequest(undefined, status, error);
+      runtime.logger.info({ requestId, status, reason: error, parserCode: code }, 'request refused by the HTTP parser');
+    }),
+    // The router's own refusals (a malformed percent-encoding in the path) come before any hook.
+    frameworkErrors: (_error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      reply.headers({ 'x-request-id': request.id, ...STANDARD_HEADERS });
+      runtime.metrics.httpRequest(undefined, 400, 'request_invalid');
+      sendError(new RequestInvalid('the request path is not valid URL encoding'), request, reply, runtime.logger);
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false, bodyParser: false });
   app.useGlobalFilters(new BrokerErrorFilter(runtime.logger));
@@ -43,48 +58,42 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   // Filled in by the credentials routes: the time a request waited on access providers.
   fastify.decorateRequest('voidkeyTimings', null);
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') {
-      done(null, undefined);
-      return;
-    }
-    let parsed: unknown;
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (request, body, done) => {
     try {
-      parsed = JSON.parse(text);
-    } catch {
-      done(new RequestInvalid('the request body is not valid JSON'), undefined);
-      return;
+      done(null, parseJsonBody(request.headers['content-type'], body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
     }
-    if (hasDuplicateMembers(text)) {
-      done(new RequestInvalid('the request body has duplicate member names'), undefined);
-      return;
-    }
-    done(null, parsed);
   });
 
+  // Before the body is read, on every route: the headers every answer carries, the rate
+  // limit, and the refusal of ambiguous headers and of tokens in the URL.
   fastify.addHook('onRequest', async (request, reply) => {
     // Every answer of the credential routes, refusals included, is timed the same way.
     const route = request.routeOptions.url;
     if (route === '/credentials/mint' || route === '/credentials/keys') request.voidkeyTimings = { upstreamMs: 0 };
-    reply.header('x-request-id', request.id);
-    reply.header('cache-control', 'no-store');
+    reply.headers({ 'x-request-id': request.id, ...STANDARD_HEADERS });
+    rememberRequestId(request.raw, request.id);
     const origin = request.headers.origin;
     const cors = runtime.server.cors;
-    if (cors && typeof origin === 'string' && cors.origins.includes(origin)) {
-      reply.header('access-control-allow-origin', origin);
-      reply.header('vary', 'Origin');
-      if (request.method === 'OPTIONS') {
-        reply.header('access-control-allow-methods', 'GET, POST');
-        reply.header('access-control-allow-headers', 'authorization, content-type, x-request-id');
-        reply.header('access-control-max-age', '600');
-        return reply.status(204).send();
-      }
+    const corsAllowed = cors !== undefined && typeof origin === 'string' && cors.origins.includes(origin);
+    // Set first, so that a browser can read a refusal too.
+    if (corsAllowed) reply.headers({ 'access-control-allow-origin': origin, vary: 'Origin' });
+    runtime.rateLimiter?.take(request.ip);
+    refuseDuplicateHeaders(request);
+    refuseTokenInQuery(request);
+    if (corsAllowed && request.method === 'OPTIONS') {
+      reply.header('access-control-allow-methods', 'GET, POST');
+      reply.header('access-control-allow-headers', 'authorization, content-type, x-request-id');
+      reply.header('access-control-max-age', '600');
+      return reply.status(204).send();
     }
   });
-  // While draining, every answer closes its connection so keep-alive clients let go.
+  // While draining, every answer closes its connection so keep-alive clients let go; so
+  // does the last answer a connection may carry.
+  const budget = new ConnectionBudget(runtime.server.maxRequestsPerSocket ?? TRANSPORT_DEFAULTS.maxRequestsPerSocket);
   fastify.addHook('onSend', async (request, reply) => {
-    if (!runtime.accepting) reply.header('connection', 'close');
+    if (budget.spend(request.raw.socket) || !runtime.accepting) reply.header('connection', 'close');
     // W3C Server-Timing: how long this answer waited on access providers, so a caller can
     // tell the broker's time from the cloud's.
     const timings = request.voidkeyTimings;

@@ -4,8 +4,6 @@ import { RequestInvalid, ShuttingDown, type ClientInfo, type KeysResponse, type 
 import { parseMintBody } from './request-schema';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 
-const TOKEN_QUERY_PARAMS = ['token', 'oidcToken', 'oidc_token', 'access_token', 'id_token'];
-
 @Controller('credentials')
 export class CredentialsController {
   constructor(@Inject(RUNTIME) private readonly runtime: BrokerRuntime) {}
@@ -13,7 +11,7 @@ export class CredentialsController {
   @Post('mint')
   @HttpCode(200)
   async mint(@Req() request: FastifyRequest): Promise<MintResponse> {
-    this.admit(request);
+    this.admit();
     const body = parseMintBody(request.body);
     const bearer = bearerToken(request);
     if (bearer !== undefined && body.oidcToken !== undefined) {
@@ -33,30 +31,20 @@ export class CredentialsController {
 
   @Get('keys')
   async keys(@Req() request: FastifyRequest): Promise<KeysResponse> {
-    this.admit(request);
+    this.admit();
     const query = request.query as Record<string, unknown>;
     const idpName = typeof query.idpName === 'string' ? query.idpName : undefined;
     return this.runtime.broker.listKeys({ token: bearerToken(request), idpName, requestId: request.id, client: clientOf(request) });
   }
 
-  /** Shutdown, rate limit and the query-string rule, before any work. */
-  private admit(request: FastifyRequest): void {
+  /** Shutdown, before any work (the rate limit and the query-string rule apply to every route, in create-app.ts). */
+  private admit(): void {
     if (!this.runtime.accepting) throw new ShuttingDown('the broker is shutting down; retry on another instance', { retryAfterSeconds: 1 });
-    this.runtime.rateLimiter?.take(request.ip);
-    refuseTokenInQuery(request);
   }
 
   @Get('idp-providers')
   idpProviders(): Array<{ name: string; isDefault: boolean }> {
     return this.runtime.broker.idpProviders();
-  }
-}
-
-/** RFC 6750: a bearer token in a URL ends up in access logs, so it is refused outright. */
-function refuseTokenInQuery(request: FastifyRequest): void {
-  const query = request.query as Record<string, unknown> | undefined;
-  if (query && TOKEN_QUERY_PARAMS.some((name) => Object.hasOwn(query, name))) {
-    throw new RequestInvalid('a token in the query string is refused (URLs get logged); use the Authorization header');
   }
 }
 

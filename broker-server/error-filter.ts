@@ -15,13 +15,27 @@ const ROUTES: Readonly<Record<string, string>> = {
   '/metrics': 'GET',
 };
 
-const FRAMEWORK_ERRORS: Readonly<Record<number, { error: string; code: string; message: string }>> = {
+/** Refusals of the HTTP layer itself (fastify, node:http's parser), by status. */
+export const FRAMEWORK_ERRORS: Readonly<Record<number, { error: string; code: string; message: string }>> = {
   400: { error: 'request_invalid', code: 'ERR_REQUEST_INVALID', message: 'the request body is not valid JSON' },
   404: { error: 'not_found', code: 'ERR_NOT_FOUND', message: 'no such route' },
   405: { error: 'method_not_allowed', code: 'ERR_METHOD_NOT_ALLOWED', message: 'this route does not answer that method' },
+  408: { error: 'request_timeout', code: 'ERR_REQUEST_TIMEOUT', message: 'the request did not arrive in time' },
   413: { error: 'payload_too_large', code: 'ERR_PAYLOAD_TOO_LARGE', message: 'the request body is larger than 64 KiB' },
   415: { error: 'unsupported_media_type', code: 'ERR_UNSUPPORTED_MEDIA_TYPE', message: 'send the request body as application/json' },
+  431: { error: 'headers_too_large', code: 'ERR_HEADERS_TOO_LARGE', message: 'the request headers are too large' },
 };
+
+/** A refusal by the HTTP layer with its own message; error and code come from FRAMEWORK_ERRORS. */
+export class HttpRefusal extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpRefusal';
+  }
+}
 
 const reasons = new WeakMap<FastifyRequest, string>();
 
@@ -54,7 +68,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   const known = FRAMEWORK_ERRORS[status];
   if (known) {
     reasons.set(request, known.error);
-    reply.status(status).send({ ...known, requestId });
+    reply.status(status).send({ ...known, ...(error instanceof HttpRefusal ? { message: error.message } : {}), requestId });
     return;
   }
   if (status >= 400 && status < 500) {

@@ -165,6 +165,46 @@ describe('Lambda handler (API Gateway REST and HTTP API events) against the loca
     expect([inQuery.statusCode, json(inQuery).error]).toEqual([400, 'request_invalid']);
   });
 
+  it("applies the server's request rules: one Authorization header, UTF-8 bodies, no token in the query in any spelling", async () => {
+    const token = await githubToken();
+    const keys = (init: { headers?: Record<string, string | string[]>; query?: Record<string, string> }, v2 = false) =>
+      shared((v2 ? httpApiEvent : restApiEvent)({ method: 'GET', path: '/credentials/keys', ...init }), context());
+    const mint = (body: Buffer) =>
+      shared(httpApiEvent({ method: 'POST', path: '/credentials/mint', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body, base64: true }), context());
+    const refusal = (result: LambdaResult) => [result.statusCode, json(result).error, json(result).message];
+    const twice = [400, 'request_invalid', 'the request has more than one Authorization header'];
+    const inQuery = [400, 'request_invalid', 'a token in the query string is refused (URLs get logged); use the Authorization header'];
+
+    // Positive controls, then the same request with the rule broken.
+    expect((await keys({ headers: { Authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+    expect(refusal(await keys({ headers: { Authorization: [`Bearer ${token}`, 'Bearer other.token.value'] } }))).toEqual(twice);
+    expect(refusal(await keys({ headers: { Authorization: `Bearer ${token}`, authorization: 'Bearer other.token.value' } }))).toEqual(twice);
+    expect((await keys({ headers: { authorization: `Bearer ${token}` } }, true)).statusCode).toBe(200);
+    expect(refusal(await keys({ headers: { authorization: [`Bearer ${token}`, 'Bearer other.token.value'] } }, true))).toEqual(twice);
+
+    expect((await mint(Buffer.from('{"keys":["AWS_DEPLOY"]}'))).statusCode).toBe(200);
+    rememberIssued();
+    expect(refusal(await mint(Buffer.from([...Buffer.from('{"keys":["'), 0xc3, 0x28, ...Buffer.from('"]}')])))).toEqual([400, 'request_invalid', 'the request body is not valid UTF-8']);
+
+    expect((await keys({ headers: { Authorization: `Bearer ${token}` }, query: { idpName: 'github-actions' } })).statusCode).toBe(200);
+    for (const name of ['Access_Token', 'ACCESS_TOKEN', 'id_token']) {
+      expect(refusal(await keys({ headers: { Authorization: `Bearer ${token}` }, query: { [name]: token } }))).toEqual(inQuery);
+      expect(refusal(await keys({ headers: { authorization: `Bearer ${token}` }, query: { [name]: token } }, true))).toEqual(inQuery);
+    }
+  });
+
+  it('answers with the standard headers, the handler\'s own answers included', async () => {
+    const answers = [
+      await shared(httpApiEvent({ method: 'GET', path: '/health' }), context()),
+      await shared(restApiEvent({ method: 'GET', path: '/nope' }), context()),
+      await shared({ source: 'aws.events' } as never, context()),
+    ];
+    expect(answers.map((result) => result.statusCode)).toEqual([200, 404, 400]);
+    for (const result of answers) {
+      expect((result as Result).headers).toMatchObject({ 'cache-control': 'no-store', pragma: 'no-cache', 'x-content-type-options': 'nosniff', 'x-request-id': expect.any(String) });
+    }
+  });
+
   it("audits the gateway's source IP, not a spoofed X-Forwarded-For", async () => {
     const token = await githubToken();
     const ctx = context();

@@ -8,6 +8,7 @@ import { createApp } from './create-app';
 import { eventToRequest, isHttpApiEvent, isRestApiEvent, type ApiGatewayEvent } from './lambda/event-to-request';
 import { toHttpApiResult, toRestApiResult } from './lambda/response-to-result';
 import { createLogger, type Logger } from './logger';
+import { STANDARD_HEADERS } from './transport';
 
 export type { ApiGatewayEvent } from './lambda/event-to-request';
 export type LambdaResult = APIGatewayProxyResult | APIGatewayProxyStructuredResultV2;
@@ -116,7 +117,7 @@ function failedAnswer(state: Extract<Started, { kind: 'failed' }>, requestId: st
 function jsonAnswer(statusCode: number, body: Record<string, unknown>, requestId: string): LambdaResult {
   return {
     statusCode,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-request-id': requestId },
+    headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...STANDARD_HEADERS },
     body: JSON.stringify(body),
     isBase64Encoded: false,
   };

@@ -138,6 +138,11 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     }
   });
 
+  const server = config.server;
+  if (server?.headersTimeoutMs !== undefined && server.requestTimeoutMs !== undefined && server.headersTimeoutMs > server.requestTimeoutMs) {
+    errors.push({ path: ['server', 'headersTimeoutMs'], message: `must not exceed server.requestTimeoutMs (${server.requestTimeoutMs}): the whole request includes its headers` });
+  }
+
   warnings.push(...lint(config));
 
   config.accessProviders.forEach((provider, index) => {

@@ -132,6 +132,17 @@ describe('loadConfig', () => {
     expect(load(withoutBrokerIdp.replace('    type: aws-sts\n', '    type: aws-sts\n    auth: ambient\n')).config.brokerIdp).toBeUndefined();
   });
 
+  it('takes the server timeouts and refuses a header deadline beyond the request deadline', () => {
+    const server = (fields: string) => BASE.replace('clientIdps:', `server:\n${fields}clientIdps:`);
+    const good = load(server('  headersTimeoutMs: 5000\n  requestTimeoutMs: 20000\n  keepAliveTimeoutMs: 65000\n  maxRequestsPerSocket: 1000\n')).config.server;
+    expect(good).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 20000, keepAliveTimeoutMs: 65000, maxRequestsPerSocket: 1000 });
+    expect(issuesOf(server('  headersTimeoutMs: 20000\n  requestTimeoutMs: 5000\n'))).toEqual([
+      expect.stringMatching(/^config\.yaml:\d+:\d+: server\.headersTimeoutMs: must not exceed server\.requestTimeoutMs \(5000\)/),
+    ]);
+    expect(issuesOf(server('  headersTimeoutMs: 0\n'))).toEqual([expect.stringMatching(/server\.headersTimeoutMs: must be >= 100/)]);
+    expect(issuesOf(server('  keepAliveTimeoutMs: 1000.5\n'))).toEqual([expect.stringMatching(/server\.keepAliveTimeoutMs: must be integer/)]);
+  });
+
   it('refuses a policy that is not JSON', () => {
     const text = BASE.replace('        outputs: { AWS', '        policy: "{not json"\n        outputs: { AWS');
     expect(issuesOf(text)).toEqual([expect.stringMatching(/keys\.AWS\.policy: is not valid JSON/)]);

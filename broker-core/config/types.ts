@@ -93,6 +93,11 @@ export interface ServerConfig {
   rateLimit?: { requestsPerMinute: number; burst?: number; maxClients?: number };
   cors?: { origins: string[] };
   trustProxy?: boolean;
+  /** Slow clients and idle connections; read at start-up (docs/operations.md, "Slow clients"). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxRequestsPerSocket?: number;
 }
 
 export interface BrokerConfig {

@@ -19,7 +19,7 @@ import {
 } from '../errors';
 import type { HttpClient } from '../http';
 import { hasControlCharacter } from '../identity/claim-text';
-import { hasDuplicateMembers } from './json-duplicates';
+import { jsonShapeProblem, MAX_JSON_DEPTH } from './json-duplicates';
 import { decodeBase64url, signatureValid } from './jws';
 import { KeySetCache, type KeySetObserver } from './key-set-cache';
 
@@ -129,7 +129,9 @@ function compactSegments(token: string): [string, string, string] {
 
 function readHeader(segment: string): ProtectedHeaderParameters {
   const { text, value } = decodeJsonSegment(segment, 'the token header is not valid base64url JSON');
-  if (hasDuplicateMembers(text)) throw new TokenMalformed('the token header has duplicate member names');
+  const shape = jsonShapeProblem(text);
+  if (shape === 'duplicate_members') throw new TokenMalformed('the token header has duplicate member names');
+  if (shape === 'too_deep') throw new TokenMalformed(`the token header nests deeper than ${MAX_JSON_DEPTH} levels`);
   const header = value as ProtectedHeaderParameters;
   if (typeof header.alg !== 'string') throw new TokenMalformed('the token header has no algorithm');
   if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenMalformed('the token header\'s key id (kid) is not a string');
@@ -165,7 +167,9 @@ function checkTokenType(typ: unknown): void {
 
 function readPayload(segment: string): JWTPayload {
   const { text, value } = decodeJsonSegment(segment, 'the token payload is not a valid JWT claims set');
-  if (hasDuplicateMembers(text)) throw new TokenMalformed('the token payload has duplicate claim names');
+  const shape = jsonShapeProblem(text);
+  if (shape === 'duplicate_members') throw new TokenMalformed('the token payload has duplicate claim names');
+  if (shape === 'too_deep') throw new TokenMalformed(`the token payload nests deeper than ${MAX_JSON_DEPTH} levels`);
   return value as JWTPayload;
 }
 

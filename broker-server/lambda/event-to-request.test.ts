@@ -42,6 +42,20 @@ describe('eventToRequest', () => {
     expect(eventToRequest(single).headers['x-only-single']).toBe('yes');
   });
 
+  it('passes a repeated Authorization, Content-Type or Host on as repeats, for the server to refuse', () => {
+    const rest = eventToRequest(restApiEvent({ method: 'GET', path: '/x', headers: { Authorization: ['Bearer a', 'Bearer b'], 'Content-Type': ['application/json', 'text/plain'] } }));
+    expect(rest.headers.authorization).toEqual(['Bearer a', 'Bearer b']);
+    expect(rest.headers['content-type']).toEqual(['application/json', 'text/plain']);
+    const cased = eventToRequest(restApiEvent({ method: 'GET', path: '/x', headers: { Authorization: 'Bearer a', authorization: 'Bearer b' } }));
+    expect(cased.headers.authorization).toEqual(['Bearer a', 'Bearer b']);
+    // Payload 2.0 comma-joins repeats; a credential never holds a comma.
+    expect(eventToRequest(httpApiEvent({ method: 'GET', path: '/x', headers: { authorization: ['Bearer a', 'Bearer b'] } })).headers.authorization).toEqual(['Bearer a', 'Bearer b']);
+    // Positive controls: one of each stays one string; a Digest header's commas are its own.
+    expect(eventToRequest(restApiEvent({ method: 'GET', path: '/x', headers: { Authorization: 'Bearer a' } })).headers.authorization).toBe('Bearer a');
+    expect(eventToRequest(httpApiEvent({ method: 'GET', path: '/x', headers: { authorization: 'Bearer a' } })).headers.authorization).toBe('Bearer a');
+    expect(eventToRequest(httpApiEvent({ method: 'GET', path: '/x', headers: { authorization: 'Digest username="a", realm="b"' } })).headers.authorization).toBe('Digest username="a", realm="b"');
+  });
+
   it('HTTP API: payload 2.0 cookies become one Cookie header', () => {
     expect(eventToRequest(httpApiEvent({ method: 'GET', path: '/health', cookies: ['a=1', 'b=2'] })).headers.cookie).toBe('a=1; b=2');
   });

@@ -7,7 +7,8 @@ export type ApiGatewayEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
 export interface InjectRequest {
   readonly method: NonNullable<InjectOptions['method']>;
   readonly url: string;
-  readonly headers: Record<string, string>;
+  /** An array is a header sent more than once (`rawHeaders` keeps each, as node:http does). */
+  readonly headers: Record<string, string | string[]>;
   readonly payload?: Buffer;
   readonly remoteAddress?: string;
 }
@@ -21,6 +22,15 @@ export interface EventMappingOptions {
 
 /** Headers the gateway computed for its own connection; inject() sets its own. */
 const DROPPED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+
+/**
+ * Headers the server refuses to see twice (broker-server/request-guards.ts): repeats are
+ * passed on as repeats, not joined into one value, so the Lambda path refuses them too.
+ */
+const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'host']);
+
+/** One set of credentials (`Bearer x`, `Basic y`); a comma-joined list of several is two headers. */
+const CREDENTIALS = /^[A-Za-z][\w!#$%&'*+.^`|~-]*(?: +\S+)?$/;
 
 /** HTTP API (payload 2.0) events carry `version: "2.0"`; REST API (1.0) events `httpMethod`. */
 export function isHttpApiEvent(event: ApiGatewayEvent): event is APIGatewayProxyEventV2 {
@@ -60,26 +70,42 @@ function stripPrefix(path: string, prefix: string | undefined): string {
   return path.startsWith(`${clean}/`) ? path.slice(clean.length) : path || '/';
 }
 
-function httpApiHeaders(event: APIGatewayProxyEventV2): Record<string, string> {
-  const headers: Record<string, string> = {};
+function httpApiHeaders(event: APIGatewayProxyEventV2): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     const lower = name.toLowerCase();
     if (value !== undefined && !DROPPED_HEADERS.has(lower)) headers[lower] = value;
+  }
+  // Payload 2.0 comma-joins a repeated header. No credentials contain a comma, so an
+  // Authorization value that splits into several credentials was sent more than once.
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string' && authorization.includes(',')) {
+    const parts = authorization.split(',').map((part) => part.trim());
+    if (parts.every((part) => CREDENTIALS.test(part))) headers.authorization = parts;
   }
   // Payload 2.0 moves cookies out of the headers.
   if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
   return headers;
 }
 
-function restApiHeaders(event: APIGatewayProxyEvent): Record<string, string> {
-  const headers: Record<string, string> = {};
-  const multi = event.multiValueHeaders ?? {};
-  const names = new Set([...Object.keys(event.headers ?? {}), ...Object.keys(multi)]);
-  for (const name of names) {
+function restApiHeaders(event: APIGatewayProxyEvent): Record<string, string | string[]> {
+  // Grouped by lower-cased name: `Authorization` and `authorization` are one header sent twice.
+  // `multiValueHeaders` holds every value; `headers` only the last, so it counts only for
+  // a name the other lacks.
+  const grouped = new Map<string, string[]>();
+  for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) {
     const lower = name.toLowerCase();
-    if (DROPPED_HEADERS.has(lower)) continue;
-    const values = multi[name] ?? (event.headers?.[name] !== undefined ? [event.headers[name]!] : []);
-    if (values.length > 0) headers[lower] = values.join(lower === 'cookie' ? '; ' : ', ');
+    if (!DROPPED_HEADERS.has(lower) && values) grouped.set(lower, [...(grouped.get(lower) ?? []), ...values]);
+  }
+  const fromMulti = new Set(grouped.keys());
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    const lower = name.toLowerCase();
+    if (!DROPPED_HEADERS.has(lower) && !fromMulti.has(lower) && value !== undefined) grouped.set(lower, [...(grouped.get(lower) ?? []), value]);
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, values] of grouped) {
+    if (values.length === 0) continue;
+    headers[name] = values.length > 1 && SINGLE_HEADERS.has(name) ? values : values.join(name === 'cookie' ? '; ' : ', ');
   }
   return headers;
 }

@@ -251,6 +251,19 @@ describe('hostile tokens through the real server', () => {
       status: 401,
       reason: 'claim_invalid',
     },
+    ...(['header', 'payload'] as const).map((part): Row => ({
+      // 5,000 levels fit in 16 KiB and overflow the stack of anything that recurses (JSON.stringify does at about 5,000).
+      name: `${part} nested 5,000 levels deep`,
+      good: () => sign(header(), claims()),
+      bad: () => {
+        const deep = `{"nested":${'['.repeat(5_000)}${']'.repeat(5_000)},`;
+        const [h, c] = [JSON.stringify(header()), JSON.stringify(claims())];
+        return signRaw(part === 'header' ? h.replace(/^\{/, deep) : h, part === 'payload' ? c.replace(/^\{/, deep) : c, gh().activeKey);
+      },
+      status: 401,
+      reason: 'token_malformed',
+      inBody: true,
+    })),
     { name: 'oversized token', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ padding: 'x'.repeat(20_000) })), status: 401, reason: 'token_too_large', inBody: true },
   ];
 

@@ -37,7 +37,11 @@ describe('the production server', () => {
   };
   const request = (path: string, init: RequestInit = {}) => fetch(`${sandbox.broker.url}${path}`, init);
   const mint = async (body: unknown, headers: Record<string, string> = {}) =>
-    request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}`, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    request('/credentials/mint', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}`, ...headers },
+      body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    });
 
   describe('strict requests', () => {
     it('mints with a well-formed request (positive control)', async () => {
@@ -101,6 +105,11 @@ describe('the production server', () => {
         ['unknown field', () => mint({ keys: ['AWS_DEPLOY'], role: 'admin' }), 400, 'request_invalid', "unknown field 'role' in the request body"],
         ['duplicate members', () => mint('{"keys":["AWS_DEPLOY"],"keys":["ARTIFACTS"]}'), 400, 'request_invalid', 'the request body has duplicate member names'],
         ['token in the URL', () => request(`/credentials/keys?token=${good}`), 400, 'request_invalid', 'a token in the query string is refused (URLs get logged); use the Authorization header'],
+        ['token in the URL, any case', () => request(`/credentials/keys?Access_Token=${good}`, { headers: { authorization: `Bearer ${good}` } }), 400, 'request_invalid', 'a token in the query string is refused (URLs get logged); use the Authorization header'],
+        ['body not UTF-8', () => mint(Buffer.from([...Buffer.from('{"keys":["'), 0xc3, 0x28, ...Buffer.from('"]}')])), 400, 'request_invalid', 'the request body is not valid UTF-8'],
+        ['body nested too deeply', () => mint(`{"keys":["AWS_DEPLOY"],"x":${'['.repeat(100)}${']'.repeat(100)}}`), 400, 'request_invalid', 'the request body nests deeper than 32 levels'],
+        ['JSON not in UTF-8', () => mint({ keys: ['AWS_DEPLOY'] }, { 'content-type': 'application/json; charset=utf-16' }), 415, 'unsupported_media_type', 'send the request body as application/json in UTF-8'],
+        ['malformed path encoding', () => request('/credentials/%zz'), 400, 'request_invalid', 'the request path is not valid URL encoding'],
         ['idpName disagreeing', () => mint({ keys: ['AWS_DEPLOY'], idpName: 'gitlab' }), 400, 'idp_mismatch', "the token was issued by IdP 'github-actions', not 'gitlab'"],
         ['text body', () => request('/credentials/mint', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415, 'unsupported_media_type', 'send the request body as application/json'],
         ['oversized body', () => mint({ keys: ['x'.repeat(70_000)] }), 413, 'payload_too_large', 'the request body is larger than 64 KiB'],
@@ -279,10 +288,12 @@ describe('the production server', () => {
   });
 });
 
+// More in test/e2e/transport.e2e.test.ts: every route, /readyz included, and before the body.
 describe('rate limiting', () => {
   let sandbox: Sandbox;
   beforeAll(async () => {
-    sandbox = await startSandbox({ transformConfig: withServerSection('  rateLimit:\n    requestsPerMinute: 60\n    burst: 3\n') });
+    // One request a minute after the burst: no refill while the test runs, however slow the machine.
+    sandbox = await startSandbox({ transformConfig: withServerSection('  rateLimit:\n    requestsPerMinute: 1\n    burst: 3\n') });
   });
   afterAll(async () => {
     await sandbox?.close();

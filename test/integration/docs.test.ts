@@ -4,6 +4,7 @@ import Ajv from 'ajv';
 import { parse } from 'yaml';
 import { builtInProviders } from '../../providers';
 import { REASONS, type BrokerErrorCode } from '../../broker-core';
+import { FRAMEWORK_ERRORS } from '../../broker-server/error-filter';
 import { STATUS_BY_CODE } from '../../broker-server/http-status';
 
 const root = join(__dirname, '../..');
@@ -26,8 +27,15 @@ describe('docs/api.md', () => {
     }
   });
 
+  it("lists every refusal of the HTTP layer (fastify, node:http's parser) with its status and reason", () => {
+    const documented = new Map(rows.map((row) => [row.code, row]));
+    for (const [status, known] of Object.entries(FRAMEWORK_ERRORS)) {
+      expect({ code: known.code, status: documented.get(known.code)?.status, error: documented.get(known.code)?.error }).toEqual({ code: known.code, status: Number(status), error: known.error });
+    }
+  });
+
   it('documents no code the broker does not have (besides the framework ones)', () => {
-    const framework = new Set(['ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA_TYPE', 'ERR_NOT_FOUND', 'ERR_METHOD_NOT_ALLOWED', 'ERR_CONFIG_INVALID', 'ERR_STARTUP_FAILED']);
+    const framework = new Set(['ERR_PAYLOAD_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA_TYPE', 'ERR_NOT_FOUND', 'ERR_METHOD_NOT_ALLOWED', 'ERR_CONFIG_INVALID', 'ERR_STARTUP_FAILED', 'ERR_REQUEST_TIMEOUT', 'ERR_HEADERS_TOO_LARGE']);
     for (const row of rows) expect(Object.hasOwn(REASONS, row.code) || framework.has(row.code)).toBe(true);
   });
 });
