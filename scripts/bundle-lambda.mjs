@@ -107,7 +107,7 @@ console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'index.js')) 
 /** Valid, offline (nothing is fetched before a token arrives) and free of secrets. */
 const SMOKE_CONFIG = `brokerIdp:
   clientId: voidkey-broker
-  clientSecret: smoke-test-not-a-secret
+  clientSecretFile: /run/secrets/smoke-test-never-read
   tokenEndpoint: https://idp.example.com/token
   audience: voidkey-broker
 clientIdps:
