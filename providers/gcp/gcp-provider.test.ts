@@ -260,7 +260,9 @@ describe('gcp provider: upstream errors', () => {
     expect(error).toBeInstanceOf(ProviderUnavailable);
     expect(error.detail).toMatch(new RegExp(`^${leg}: HTTP 503`));
     expect(error.retryAfterSeconds).toBe(7);
-    expect(emulator.calls(endpoint)).toBe(3); // one call and two retries
+    // One budget of three attempts per key, both legs together: retries never multiply.
+    expect(emulator.calls('sts') + emulator.calls('generateAccessToken')).toBe(3);
+    expect(emulator.calls(endpoint)).toBe(leg === 'sts' ? 3 : 2);
     expectSanitised(error, ctx);
   });
 
@@ -318,7 +320,7 @@ describe('gcp provider: upstream errors', () => {
     const ctx = context(key());
     const error = await mintError(provider, ctx);
     expect(error).toBeInstanceOf(ProviderBadResponse);
-    expect(error.detail).toMatch(new RegExp(`^${leg}: `));
+    expect(error.detail).toMatch(new RegExp(`^(?:${leg}|GCP IAM Credentials): `));
     expectSanitised(error, ctx);
   });
 
