@@ -115,7 +115,13 @@ export class WebIdentityStsClient {
 
   async assumeRoleWithWebIdentity(input: WebIdentityInput, context: MintContext): Promise<MintedCredential> {
     this.url ??= resolveStsUrl(this.options);
-    const url = await this.url;
+    let url: string;
+    try {
+      url = await this.url;
+    } catch (err) {
+      this.url = undefined; // asked again on the next mint
+      throw new ProviderBadResponse(`${this.options.flavor} has no usable endpoint`, { detail: `${this.options.flavor}: endpoint unresolved (${translateStsError(err, this.options.flavor).detail ?? 'error'})` });
+    }
     const params: Array<readonly [string, string | number | undefined]> = [
       ['RoleArn', input.RoleArn],
       ['RoleSessionName', input.RoleSessionName],
