@@ -18,7 +18,7 @@ export function checkExpiry(expiresAt: Date, requestedSeconds: number, upstream:
     throw new ProviderBadResponse(`${upstream} answered with credentials that have already expired`, { detail: `${upstream}: expiry in the past` });
   }
   if (time > now + (requestedSeconds + EXPIRY_MARGIN_SECONDS) * 1000) {
-    throw new ProviderBadResponse(`${upstream} answered with credentials that outlive the lifetime asked for`, {
+    throw new ProviderBadResponse(`${upstream} answered with credentials that outlive the duration asked for`, {
       detail: `${upstream}: expiry ${Math.round((time - now) / 1000)} s ahead, ${requestedSeconds} s asked for`,
     });
   }
