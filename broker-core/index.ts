@@ -1,6 +1,8 @@
 /** The public interface of broker-core: what the server, providers and CLI-side tools import. */
 export * from './access/access-provider';
 export * from './access/lazy-provider';
+export * from './access/check-expiry';
+export * from './access/retry-budget';
 export * from './audit';
 export * from './broker';
 export * from './broker-auth/broker-token-source';

@@ -57,7 +57,9 @@ export type StsFault =
   | { readonly kind: 'error'; readonly error: StsErrorFault }
   | { readonly kind: 'hang' }
   | { readonly kind: 'delay'; readonly ms: number }
-  | { readonly kind: 'raw'; readonly response: StsRawResponse };
+  | { readonly kind: 'raw'; readonly response: StsRawResponse }
+  | { readonly kind: 'flood'; readonly bytes: number }
+  | { readonly kind: 'stall' };
 
 export interface StsEmulator {
   /** The endpoint, `http://127.0.0.1:PORT`: give it to the SDK as `endpoint`. */
@@ -78,6 +80,15 @@ export interface StsEmulator {
   delayNext(times: FaultTimes, ms: number): void;
   /** The next requests get this body verbatim (garbage, HTML, truncated XML …). */
   respondNext(times: FaultTimes, response: StsRawResponse): void;
+  /**
+   * The next requests get a 200 whose body starts like a real answer and goes on for
+   * `bytes` bytes, chunked (no Content-Length), written only as fast as the client reads.
+   */
+  floodNext(times: FaultTimes, bytes: number): void;
+  /** Bytes of flood bodies actually written to sockets (what the client had to read). */
+  readonly floodBytesWritten: number;
+  /** The next requests get the headers and half of a real answer, then nothing until `close()`. */
+  stallNext(times?: FaultTimes): void;
   clearFaults(): void;
   /** Stops the server and destroys every connection, hanging ones included. */
   close(): Promise<void>;
@@ -103,6 +114,7 @@ export async function startStsEmulator(options: StsEmulatorOptions = {}): Promis
   const issued: IssuedCredentials[] = [];
   const faults = new FaultQueue<StsFault>();
   let calls = 0;
+  let floodBytesWritten = 0;
   const run = flavor === 'minio' ? runMinioAction : runAwsAction;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -131,6 +143,10 @@ export async function startStsEmulator(options: StsEmulatorOptions = {}): Promis
     const fault = faults.take();
     if (fault?.kind === 'hang') return;
     if (fault?.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
+    if (fault?.kind === 'flood') {
+      floodBytesWritten += await flood(res, call.action, fault.bytes, requestId);
+      return;
+    }
     if (fault?.kind === 'raw') {
       send(res, fault.response.status ?? 200, fault.response.contentType ?? 'text/xml', fault.response.body, flavor, requestId);
       return;
@@ -150,6 +166,12 @@ export async function startStsEmulator(options: StsEmulatorOptions = {}): Promis
       return;
     }
     record(issued, recordLimit, outcome.issued);
+    if (fault?.kind === 'stall') {
+      const body = resultXml(call.action, outcome.result, requestId);
+      res.writeHead(200, { 'content-type': contentType(flavor), 'content-length': Buffer.byteLength(body) });
+      res.write(body.slice(0, Math.floor(body.length / 2)));
+      return;
+    }
     send(res, 200, contentType(flavor), resultXml(call.action, outcome.result, requestId), flavor, requestId);
   };
 
@@ -167,6 +189,9 @@ export async function startStsEmulator(options: StsEmulatorOptions = {}): Promis
     issued,
     get calls() {
       return calls;
+    },
+    get floodBytesWritten() {
+      return floodBytesWritten;
     },
     reset() {
       requests.length = 0;
@@ -186,11 +211,45 @@ export async function startStsEmulator(options: StsEmulatorOptions = {}): Promis
     respondNext(times, response) {
       faults.add({ kind: 'raw', response }, times);
     },
+    floodNext(times, bytes) {
+      faults.add({ kind: 'flood', bytes }, times);
+    },
+    stallNext(times = 1) {
+      faults.add({ kind: 'stall' }, times);
+    },
     clearFaults() {
       faults.clear();
     },
     close: () => loopback.close(),
   };
+}
+
+/** Writes a huge answer with backpressure; resolves with the bytes written once done or cut off. */
+function flood(res: ServerResponse, action: string, bytes: number, requestId: string): Promise<number> {
+  res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId });
+  const head = `<${action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><${action}Result><Credentials><SessionToken>`;
+  const chunk = Buffer.alloc(64 * 1024, 'A');
+  let written = 0;
+  return new Promise((resolve) => {
+    const finish = () => resolve(written);
+    res.once('close', finish);
+    const pump = () => {
+      if (written === 0) {
+        res.write(head);
+        written += head.length;
+      }
+      while (written < bytes && !res.destroyed) {
+        const part = chunk.subarray(0, Math.min(chunk.length, bytes - written));
+        written += part.length;
+        if (!res.write(part)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+  });
 }
 
 /** The Query protocol accepts parameters in the form body and in the query string. */

@@ -1,7 +1,7 @@
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AccessProvider, MintContext, MintedCredential, ProviderDependencies } from '../../broker-core';
 import { AWS_SOURCE_IDENTITY, AWS_TAG_VALUE, renderTemplate } from '../sts-common/claim-templates';
-import { assumeRole, assumeRoleWithWebIdentity, createStsClient, policyDocument, roleSessionName } from '../sts-common/sts-client';
+import { assumeRole, createStsClient, policyDocument, roleSessionName, WebIdentityStsClient } from '../sts-common/sts-client';
 import type { AwsStsKeyConfig, AwsStsProviderConfig } from './descriptor';
 
 const ANY = /^[\s\S]*$/;
@@ -15,15 +15,21 @@ const ANY = /^[\s\S]*$/;
 class AwsStsProvider implements AccessProvider {
   readonly type = 'aws-sts';
   readonly name: string;
-  private readonly client: STSClient;
+  /** The SDK, for the signed AssumeRole only; created on the first ambient mint. */
+  private client?: STSClient;
+  private readonly webIdentity: WebIdentityStsClient;
 
   constructor(
     private readonly config: AwsStsProviderConfig,
-    timeoutMs: number,
+    private readonly deps: ProviderDependencies,
   ) {
     this.name = config.name;
     // The provider's endpoint wins over AWS_ENDPOINT_URL_STS: an explicit value is always passed.
-    this.client = createStsClient({ endpoint: config.endpoint, region: config.region ?? 'us-east-1', timeoutMs });
+    this.webIdentity = new WebIdentityStsClient({ ...this.stsOptions(), http: deps.http, flavor: 'AWS STS' });
+  }
+
+  private stsOptions() {
+    return { endpoint: this.config.endpoint, region: this.config.region ?? 'us-east-1', timeoutMs: this.deps.settings.upstreamTimeoutMs };
   }
 
   mint(context: MintContext): Promise<MintedCredential> {
@@ -33,8 +39,7 @@ class AwsStsProvider implements AccessProvider {
   private async assumeRoleWithWebIdentity(context: MintContext): Promise<MintedCredential> {
     const key = context.key as AwsStsKeyConfig;
     const webIdentityToken = await context.brokerToken(this.config.brokerAuth?.audience);
-    return assumeRoleWithWebIdentity(
-      this.client,
+    return this.webIdentity.assumeRoleWithWebIdentity(
       {
         RoleArn: key.roleArn ?? this.config.roleArn!,
         RoleSessionName: this.sessionName(key, context),
@@ -44,7 +49,6 @@ class AwsStsProvider implements AccessProvider {
         PolicyArns: key.policyArns?.map((arn) => ({ arn })),
       },
       context,
-      'AWS STS',
     );
   }
 
@@ -54,6 +58,7 @@ class AwsStsProvider implements AccessProvider {
       Key,
       Value: renderTemplate(template, context.claims, `session tag '${Key}'`, AWS_TAG_VALUE),
     }));
+    this.client ??= createStsClient(this.stsOptions());
     return assumeRole(
       this.client,
       {
@@ -80,5 +85,5 @@ class AwsStsProvider implements AccessProvider {
 }
 
 export function createAwsStsProvider(provider: AwsStsProviderConfig, deps: ProviderDependencies): AccessProvider {
-  return new AwsStsProvider(provider, deps.settings.upstreamTimeoutMs);
+  return new AwsStsProvider(provider, deps);
 }

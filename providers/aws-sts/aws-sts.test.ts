@@ -4,6 +4,7 @@ import { NodeHttpClient } from '../../broker-server/node-http-client';
 import { startStsEmulator, type StsEmulator } from '../../sandbox/sts-emulator';
 import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 import { minioStsProvider } from '../minio-sts';
+import { roleSessionName } from '../sts-common/sts-client';
 import { awsStsProvider, type AwsStsProviderConfig } from '.';
 
 const ROLE = 'arn:aws:iam::111122223333:role/deploy';
@@ -61,7 +62,8 @@ describe('aws-sts provider', () => {
         Action: 'AssumeRoleWithWebIdentity',
         Version: '2011-06-15',
         RoleArn: ROLE,
-        RoleSessionName: 'repo-acme-app-ref-refs-heads-main',
+        // Sanitising changed the subject (':' and '/'), so a hash of the original is appended.
+        RoleSessionName: expect.stringMatching(/^repo-acme-app-ref-refs-heads-main-[0-9a-f]{8}$/),
         DurationSeconds: '1800',
         Policy: JSON.stringify(policy),
         'PolicyArns.member.1.arn': 'arn:aws:iam::aws:policy/ReadOnlyAccess',
@@ -147,6 +149,65 @@ describe('aws-sts provider', () => {
       sts.respondNext(1, { status: 200, body, contentType });
       const error = await rejectionOf(provider().mint(context(key())));
       expect(error.reason).toBe('provider_bad_response');
+    });
+
+    const answer = (expiration: string) =>
+      `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>${expiration}</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`;
+    const inSeconds = (seconds: number) => `${new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)}Z`;
+
+    it.each([
+      ['far beyond the duration asked for', inSeconds(900 + 3600)],
+      ['a year ahead', inSeconds(365 * 86_400)],
+      ['not ISO 8601', 'tomorrow'],
+      ['a date without a time', '2099-01-01'],
+    ])('an Expiration %s → 502 provider_bad_response, not passed through', async (_name, expiration) => {
+      sts.respondNext(1, { status: 200, body: answer(inSeconds(900)), contentType: 'text/xml' });
+      await expect(provider().mint(context(key()))).resolves.toMatchObject({ fields: { AccessKeyId: 'ASIAEXAMPLE' } }); // control
+      sts.respondNext(1, { status: 200, body: answer(expiration), contentType: 'text/xml' });
+      const error = await rejectionOf(provider().mint(context(key())));
+      expect(error.reason).toBe('provider_bad_response');
+      expect(sts.calls).toBe(2);
+    });
+
+    it.each([
+      ['8 MB', 8 * 1024 * 1024],
+      ['60 MB', 60 * 1024 * 1024],
+    ])('an answer of %s is cut off at 64 KiB: 502 provider_bad_response, nothing buffered past the cap', async (_name, bytes) => {
+      await expect(provider().mint(context(key()))).resolves.toBeDefined(); // control
+      sts.floodNext(1, bytes);
+      const before = sts.floodBytesWritten;
+      const error = await rejectionOf(provider().mint(context(key())));
+      expect(error.reason).toBe('provider_bad_response');
+      expect(error.detail).toBe('AWS STS: answer over 65536 bytes');
+      await waitFor(() => sts.floodBytesWritten > before);
+      // The socket was destroyed at the cap: the server wrote at most socket buffers' worth more.
+      expect(sts.floodBytesWritten - before).toBeLessThan(8 * 1024 * 1024);
+      expect(sts.calls).toBe(2); // not retried
+      await expect(provider().mint(context(key()))).resolves.toBeDefined();
+    });
+
+    it('half an answer, then a stall: cut off by the upstream timeout, 504 provider_timeout, not retried', async () => {
+      await expect(provider().mint(context(key()))).resolves.toBeDefined(); // control
+      sts.stallNext(1);
+      const error = await rejectionOf(provider().mint(context(key())));
+      expect(error.reason).toBe('provider_timeout');
+      expect(sts.calls).toBe(2);
+      await expect(provider().mint(context(key()))).resolves.toBeDefined();
+    });
+
+    it('refuses an answer carrying a DTD (no entity expansion) → 502 provider_bad_response', async () => {
+      const bomb = `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>${answer(inSeconds(900)).replace('<SessionToken>t', '<SessionToken>&lol2;')}`;
+      sts.respondNext(1, { status: 200, body: answer(inSeconds(900)), contentType: 'text/xml' });
+      await expect(provider().mint(context(key()))).resolves.toBeDefined(); // control
+      sts.respondNext(1, { status: 200, body: bomb, contentType: 'text/xml' });
+      const error = await rejectionOf(provider().mint(context(key())));
+      expect(error.reason).toBe('provider_bad_response');
+    });
+
+    it('decodes XML entities in credential fields', async () => {
+      sts.respondNext(1, { status: 200, body: answer(inSeconds(900)).replace('<SecretAccessKey>s', '<SecretAccessKey>a&amp;b&lt;c&gt;&quot;&apos;'), contentType: 'text/xml' });
+      const minted = await provider().mint(context(key()));
+      expect(minted.fields.SecretAccessKey).toBe('a&b<c>"\'');
     });
 
     it('asks the broker for the provider audience when brokerAuth.audience is set', async () => {
@@ -312,5 +373,28 @@ describe('Voidkey fields on the wire', () => {
       [undefined, undefined],
     ]);
     expect(minio.issued).toHaveLength(3);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('roleSessionName', () => {
+  it('keeps a subject AWS accepts as it is', () => {
+    expect(roleSessionName('ci-runner.42@acme')).toBe('ci-runner.42@acme');
+  });
+
+  it('never gives two subjects the same name when sanitising changes the text', () => {
+    const subjects = ['repo:acme/app', 'repo-acme-app', 'repo:acme:app', 'repo/acme/app', 'repo acme app', 'x', 'é', `${'a'.repeat(64)}:1`, `${'a'.repeat(64)}:2`, 'a'.repeat(65)];
+    const names = subjects.map(roleSessionName);
+    expect(new Set(names).size).toBe(subjects.length);
+    for (const name of names) expect(name).toMatch(/^[\w+=,.@-]{2,64}$/);
+    expect(names[1]).toBe('repo-acme-app'); // valid: unchanged
+    expect(names[0]).toMatch(/^repo-acme-app-[0-9a-f]{8}$/);
   });
 });

@@ -32,6 +32,17 @@ export const MIN_DURATION = 900;
 export const MAX_DURATION = 43_200;
 /** Role chaining (AssumeRole from temporary credentials) caps sessions at one hour. */
 export const MAX_CHAINED_DURATION = 3600;
+/**
+ * The longest lifetime a key may be minted for when it sets no `maxDuration`: one hour,
+ * or the key's `duration` / the provider's `defaultDuration` where the config asks for
+ * more. A caller never gets more than the config said (docs/configuration.md).
+ */
+export const DEFAULT_MAX_DURATION = 3600;
+
+/** A key's ceiling: its `maxDuration`, else `DEFAULT_MAX_DURATION` raised to what the config's own durations ask. */
+export function defaultCeiling(provider: { defaultDuration?: number }, key: KeyConfig): number {
+  return key.maxDuration ?? Math.max(DEFAULT_MAX_DURATION, key.duration ?? 0, provider.defaultDuration ?? 0);
+}
 
 export const awsStsDescriptor = {
   type: 'aws-sts',
@@ -82,8 +93,9 @@ export const awsStsDescriptor = {
   usesBrokerToken(provider: AwsStsProviderConfig): boolean {
     return provider.auth !== 'ambient';
   },
-  durationBounds(provider: AwsStsProviderConfig): DurationBounds {
-    const max = provider.auth === 'ambient' ? MAX_CHAINED_DURATION : MAX_DURATION;
+  durationBounds(provider: AwsStsProviderConfig, key: KeyConfig): DurationBounds {
+    const limit = provider.auth === 'ambient' ? MAX_CHAINED_DURATION : MAX_DURATION;
+    const max = Math.min(limit, defaultCeiling(provider, key));
     return { min: MIN_DURATION, max, default: Math.min(max, provider.defaultDuration ?? (provider.auth === 'ambient' ? MAX_CHAINED_DURATION : 3600)) };
   },
   check(provider: AwsStsProviderConfig, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[] {

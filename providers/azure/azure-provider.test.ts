@@ -225,6 +225,20 @@ describe('azure provider: Entra errors', () => {
     expectSanitised(error, ctx);
   });
 
+  it('spends one budget of 3 attempts per key across the metadata and token calls: retries never multiply', async () => {
+    await expect(createProvider().mint(context(key()))).resolves.toBeDefined(); // control
+    entra.reset();
+    const unavailable = { status: 503, body: { error: 'temporarily_unavailable', error_codes: [90033] } };
+    entra.failNext('openid-configuration', unavailable, 1);
+    entra.failNext('token', unavailable, 5);
+    const error = await mintError(createProvider(), context(key()));
+    expect(error).toBeInstanceOf(ProviderUnavailable);
+    // Attempt 1 fails at the metadata call, attempts 2 and 3 at the token call: 3 in all.
+    expect(entra.calls('openid-configuration')).toBe(3);
+    expect(tokenRequests()).toHaveLength(2);
+    entra.reset(); // drops the token faults left over
+  });
+
   it.each([
     ['with', { 'retry-after': '20' }],
     ['without', {}],

@@ -42,7 +42,7 @@ class AzureAccessProvider implements AccessProvider {
     const token = await getEntraToken(
       { authorityHost: this.authorityHost, tenantId, clientId: key.clientId, scope: key.scope, assertion },
       this.transport,
-      context.signal,
+      context,
     );
     return {
       fields: {

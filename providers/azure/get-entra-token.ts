@@ -1,6 +1,6 @@
 import type { Agent } from 'node:https';
 import { ClientAssertionCredential, type ClientAssertionCredentialOptions } from '@azure/identity';
-import { ProviderBadResponse } from '../../broker-core';
+import { checkExpiry, ProviderBadResponse, RetryBudget } from '../../broker-core';
 import { entraError, parseRetryAfter, readEntraError, sanitize, type EntraExchange } from './azure-errors';
 
 type PipelinePolicy = NonNullable<ClientAssertionCredentialOptions['additionalPolicies']>[number]['policy'];
@@ -30,17 +30,33 @@ export interface EntraToken {
   readonly requestId?: string;
 }
 
-/** Waits between throttled attempts: short, whatever Retry-After asks, since the mint has a deadline. */
-const DEFAULT_THROTTLE_WAIT_MS = 250;
-const MAX_THROTTLE_WAIT_MS = 500;
+/**
+ * Entra's access tokens live 60-90 minutes by default; token lifetime policies and CAE
+ * stretch them to 28 hours at most. An expiry past that is a bad answer.
+ */
+export const MAX_ENTRA_TOKEN_SECONDS = 28 * 3600;
 
 /**
  * A federated client-credentials token through @azure/identity. A fresh credential per
  * call, so no MSAL token cache is ever shared between callers.
  */
-export async function getEntraToken(request: EntraTokenRequest, transport: EntraTransport, signal: AbortSignal): Promise<EntraToken> {
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(transport.timeoutMs)]);
+export async function getEntraToken(
+  request: EntraTokenRequest,
+  transport: EntraTransport,
+  scope: { readonly signal: AbortSignal; readonly deadline: number },
+): Promise<EntraToken> {
+  const deadline = AbortSignal.any([scope.signal, AbortSignal.timeout(transport.timeoutMs)]);
+  // The SDK's own retries are off: each attempt (metadata and token call) counts against one budget of 3.
+  const budget = new RetryBudget({ signal: deadline, deadline: Math.min(scope.deadline, Date.now() + transport.timeoutMs) });
   let last: EntraExchange = { kind: 'none' };
+  return budget.run(
+    () => attempt(request, transport, deadline, (exchange) => (last = exchange)),
+    (err) => entraError(err, last, deadline.aborted),
+  );
+}
+
+async function attempt(request: EntraTokenRequest, transport: EntraTransport, deadline: AbortSignal, saw: (exchange: EntraExchange) => void): Promise<EntraToken> {
+  saw({ kind: 'none' });
   let tokenRequestId: string | undefined;
   let tokenExpiresIn: number | undefined;
 
@@ -61,25 +77,20 @@ export async function getEntraToken(request: EntraTokenRequest, transport: Entra
         const response = await next(req);
         const retryAfter = response.headers.get('retry-after');
         const requestId = requestIdOf(response.headers.get('x-ms-request-id'));
-        last = {
+        saw({
           kind: 'response',
           status: response.status,
           ...(response.status >= 400 ? readEntraError(response.bodyAsText ?? undefined) : {}),
           retryAfterSeconds: parseRetryAfter(retryAfter),
           requestId,
-        };
+        });
         if (req.method === 'POST') {
           tokenRequestId = requestId;
           tokenExpiresIn = response.status === 200 ? readExpiresIn(response.bodyAsText ?? undefined) : undefined;
         }
-        if (response.status === 429 || response.status === 503) {
-          // The SDK honours retry-after-ms before Retry-After, and retries a 429 only when told a wait.
-          const askedMs = (parseRetryAfter(retryAfter) ?? 0) * 1000;
-          response.headers.set('retry-after-ms', String(Math.min(askedMs || DEFAULT_THROTTLE_WAIT_MS, MAX_THROTTLE_WAIT_MS)));
-        }
         return response;
       } catch (err) {
-        last = { kind: 'network', code: sanitize((err as { code?: unknown }).code) };
+        saw({ kind: 'network', code: sanitize((err as { code?: unknown }).code) });
         throw err;
       }
     },
@@ -90,19 +101,15 @@ export async function getEntraToken(request: EntraTokenRequest, transport: Entra
     // Else MSAL first asks the public cloud's instance-discovery endpoint about the authority.
     disableInstanceDiscovery: true,
     agent: transport.agent,
-    retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1_000 },
+    retryOptions: { maxRetries: 0 },
     additionalPolicies: [
       { policy: bindDeadline, position: 'perCall' },
       { policy: watchWire, position: 'perRetry' },
     ],
   });
 
-  let result;
-  try {
-    result = await untilAborted(credential.getToken(request.scope, { abortSignal: deadline }), deadline);
-  } catch (err) {
-    throw entraError(err, last, deadline.aborted);
-  }
+  // A failure is classified by the budget, from what the wire said.
+  const result = await untilAborted(credential.getToken(request.scope, { abortSignal: deadline }), deadline);
   if (!result || typeof result.token !== 'string' || result.token === '') {
     throw new ProviderBadResponse('Microsoft Entra ID answered without an access token', { detail: 'entra: no access_token' });
   }
@@ -112,6 +119,7 @@ export async function getEntraToken(request: EntraTokenRequest, transport: Entra
   if (tokenExpiresIn === undefined || !Number.isFinite(result.expiresOnTimestamp) || expiresOn.getTime() <= Date.now()) {
     throw new ProviderBadResponse('Microsoft Entra ID answered without a valid expiry', { detail: 'entra: bad expires_in' });
   }
+  checkExpiry(expiresOn, MAX_ENTRA_TOKEN_SECONDS, 'Microsoft Entra ID');
   return { accessToken: result.token, expiresOn, ...(tokenRequestId === undefined ? {} : { requestId: tokenRequestId }) };
 }
 

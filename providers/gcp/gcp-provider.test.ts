@@ -260,7 +260,9 @@ describe('gcp provider: upstream errors', () => {
     expect(error).toBeInstanceOf(ProviderUnavailable);
     expect(error.detail).toMatch(new RegExp(`^${leg}: HTTP 503`));
     expect(error.retryAfterSeconds).toBe(7);
-    expect(emulator.calls(endpoint)).toBe(3); // one call and two retries
+    // One budget of three attempts per key, both legs together: retries never multiply.
+    expect(emulator.calls('sts') + emulator.calls('generateAccessToken')).toBe(3);
+    expect(emulator.calls(endpoint)).toBe(leg === 'sts' ? 3 : 2);
     expectSanitised(error, ctx);
   });
 
@@ -311,6 +313,7 @@ describe('gcp provider: upstream errors', () => {
     ['IAM: no expireTime', 'generateAccessToken', { status: 200, body: { accessToken: 'ya29.half' } }, 'iam'],
     ['IAM: expireTime in the past', 'generateAccessToken', { status: 200, body: { accessToken: 'ya29.old', expireTime: '2020-01-01T00:00:00Z' } }, 'iam'],
     ['IAM: unparsable expireTime', 'generateAccessToken', { status: 200, body: { accessToken: 'ya29.odd', expireTime: 'soon' } }, 'iam'],
+    ['IAM: expireTime a year beyond the duration asked for', 'generateAccessToken', { status: 200, body: { accessToken: 'ya29.long', expireTime: new Date(Date.now() + 365 * 86_400_000).toISOString() } }, 'iam'],
   ] as const)('answers ProviderBadResponse for a broken 200 (%s)', async (_label, endpoint, fault, leg) => {
     const provider = createProvider();
     await expect(provider.mint(context(key()))).resolves.toBeDefined(); // control
@@ -318,7 +321,7 @@ describe('gcp provider: upstream errors', () => {
     const ctx = context(key());
     const error = await mintError(provider, ctx);
     expect(error).toBeInstanceOf(ProviderBadResponse);
-    expect(error.detail).toMatch(new RegExp(`^${leg}: `));
+    expect(error.detail).toMatch(new RegExp(`^(?:${leg}|GCP IAM Credentials): `));
     expectSanitised(error, ctx);
   });
 

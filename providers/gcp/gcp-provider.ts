@@ -60,7 +60,7 @@ class GcpAccessProvider implements AccessProvider {
         lifetimeSeconds: context.durationSeconds,
       },
       this.transport,
-      context.signal,
+      context,
     );
     const projectId = key.projectId ?? projectIdOf(key.serviceAccount);
     return {

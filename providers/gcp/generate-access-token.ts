@@ -1,7 +1,7 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { gaxios, IdentityPoolClient, Impersonated, type IdentityPoolClientOptions } from 'google-auth-library';
-import { ProviderBadResponse } from '../../broker-core';
+import { checkExpiry, ProviderBadResponse, RetryBudget } from '../../broker-core';
 import { CLOUD_PLATFORM_SCOPE } from './gcp-config';
 import { gcpError, type GcpLeg } from './gcp-errors';
 
@@ -51,21 +51,21 @@ class BrokerIdentityPoolClient extends IdentityPoolClient {
  * service account's token. Fresh clients per call: the library caches tokens per
  * instance, and one caller must never receive another's token.
  */
-export async function generateAccessToken(request: GcpTokenRequest, transport: GcpTransport, signal: AbortSignal): Promise<GcpAccessToken> {
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(transport.timeoutMs)]);
+export async function generateAccessToken(
+  request: GcpTokenRequest,
+  transport: GcpTransport,
+  scope: { readonly signal: AbortSignal; readonly deadline: number },
+): Promise<GcpAccessToken> {
+  const deadline = AbortSignal.any([scope.signal, AbortSignal.timeout(transport.timeoutMs)]);
+  // One budget for both legs: STS and IAM Credentials share 3 attempts, so retries never multiply.
+  const budget = new RetryBudget({ signal: deadline, deadline: Math.min(scope.deadline, Date.now() + transport.timeoutMs) });
   const transporter = new gaxios.Gaxios({
     agent: transport.agent,
     signal: deadline,
     maxContentLength: MAX_RESPONSE_BYTES,
-    // Throttling, 5xx and lost connections are retried with backoff inside the deadline; a 4xx never is.
-    retryConfig: {
-      retry: 2,
-      noResponseRetries: 1,
-      retryDelay: 100,
-      maxRetryDelay: 1_000,
-      totalTimeout: transport.timeoutMs,
-      statusCodesToRetry: [[408, 408], [429, 429], [500, 599]],
-    },
+    // Retries are the budget's (throttling, 5xx and lost connections; never a 4xx), not gaxios's.
+    // google-auth-library asks for retries per request (`retry: true`): this config turns them off.
+    retryConfig: { retry: 0, noResponseRetries: 0, shouldRetry: () => false },
   });
   const federation = new BrokerIdentityPoolClient({
     type: 'external_account',
@@ -87,13 +87,7 @@ export async function generateAccessToken(request: GcpTokenRequest, transport: G
     transporter,
   });
 
-  const step = async <T>(leg: GcpLeg, call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      throw gcpError(leg, err, deadline.aborted);
-    }
-  };
+  const step = <T>(leg: GcpLeg, call: () => Promise<T>): Promise<T> => budget.run(call, (err) => gcpError(leg, err, deadline.aborted));
 
   const federated = await step('sts', () => federation.getAccessToken());
   if (typeof federated.token !== 'string' || federated.token === '') {
@@ -101,7 +95,9 @@ export async function generateAccessToken(request: GcpTokenRequest, transport: G
   }
   // The library reuses the federated token it just cached; only generateAccessToken goes out.
   const answer = await step('iam', () => impersonation.getAccessToken());
-  return parseGenerateAccessToken(answer.res?.data);
+  const token = parseGenerateAccessToken(answer.res?.data);
+  checkExpiry(token.expireTime, request.lifetimeSeconds, 'GCP IAM Credentials');
+  return token;
 }
 
 /** `{accessToken, expireTime}`: both present, the expiry a real instant in the future. An expiry is never invented. */
@@ -113,9 +109,6 @@ function parseGenerateAccessToken(data: unknown): GcpAccessToken {
   const expireTime = typeof body.expireTime === 'string' ? new Date(body.expireTime) : undefined;
   if (!expireTime || Number.isNaN(expireTime.getTime()) || !/^\d{4}-\d\d-\d\dT/.test(body.expireTime as string)) {
     throw new ProviderBadResponse('GCP IAM Credentials answered without a valid expiry', { detail: 'iam: bad expireTime' });
-  }
-  if (expireTime.getTime() <= Date.now()) {
-    throw new ProviderBadResponse('GCP IAM Credentials answered with an expired token', { detail: 'iam: expireTime in the past' });
   }
   return { accessToken: body.accessToken, expireTime };
 }

@@ -1,6 +1,5 @@
-import type { STSClient } from '@aws-sdk/client-sts';
 import type { AccessProvider, MintContext, MintedCredential, ProviderDependencies } from '../../broker-core';
-import { assumeRoleWithWebIdentity, createStsClient, policyDocument } from '../sts-common/sts-client';
+import { policyDocument, WebIdentityStsClient } from '../sts-common/sts-client';
 import { isPolicyName, roleArnOf, type MinioKeyConfig, type MinioStsProviderConfig } from './descriptor';
 
 /**
@@ -10,22 +9,27 @@ import { isPolicyName, roleArnOf, type MinioKeyConfig, type MinioStsProviderConf
 class MinioStsProvider implements AccessProvider {
   readonly type = 'minio-sts';
   readonly name: string;
-  private readonly client: STSClient;
+  private readonly client: WebIdentityStsClient;
 
   constructor(
     private readonly config: MinioStsProviderConfig,
-    timeoutMs: number,
+    deps: ProviderDependencies,
   ) {
     this.name = config.name;
-    this.client = createStsClient({ endpoint: config.endpoint, region: config.region ?? 'us-east-1', timeoutMs });
+    this.client = new WebIdentityStsClient({
+      endpoint: config.endpoint,
+      region: config.region ?? 'us-east-1',
+      timeoutMs: deps.settings.upstreamTimeoutMs,
+      http: deps.http,
+      flavor: 'MinIO STS',
+    });
   }
 
   async mint(context: MintContext): Promise<MintedCredential> {
     const key = context.key as MinioKeyConfig;
     const webIdentityToken = await context.brokerToken(this.config.brokerAuth?.audience);
-    // MinIO ignores RoleSessionName but the SDK requires one.
-    const minted = await assumeRoleWithWebIdentity(
-      this.client,
+    // MinIO ignores RoleSessionName but the SDK always sent one: kept, so the wire is unchanged.
+    const minted = await this.client.assumeRoleWithWebIdentity(
       {
         RoleArn: roleArnOf(this.config, key),
         RoleSessionName: 'voidkey',
@@ -35,12 +39,11 @@ class MinioStsProvider implements AccessProvider {
         Policy: isPolicyName(key.policy) ? undefined : policyDocument(key.policy),
       },
       context,
-      'MinIO STS',
     );
     return { ...minted, fields: { ...minted.fields, Endpoint: this.config.endpoint } };
   }
 }
 
 export function createMinioStsProvider(provider: MinioStsProviderConfig, deps: ProviderDependencies): AccessProvider {
-  return new MinioStsProvider(provider, deps.settings.upstreamTimeoutMs);
+  return new MinioStsProvider(provider, deps);
 }

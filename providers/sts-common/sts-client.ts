@@ -6,19 +6,22 @@ import {
   AssumeRoleWithWebIdentityCommand,
   STSClient,
   type AssumeRoleCommandInput,
-  type AssumeRoleWithWebIdentityCommandInput,
   type Credentials,
 } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import {
+  checkExpiry,
   ProviderBadResponse,
-  ProviderRejected,
-  ProviderTimeout,
-  ProviderUnavailable,
-  type BrokerError,
+  RetryBudget,
+  type HttpClient,
   type MintContext,
   type MintedCredential,
 } from '../../broker-core';
+import { translateStsError } from './sts-errors';
+import { callSts, stsQueryBody, type StsQueryParams } from './sts-query-client';
+
+export { translateStsError } from './sts-errors';
+export { policyDocument } from './policy';
 
 export interface StsClientOptions {
   readonly endpoint?: string;
@@ -27,9 +30,9 @@ export interface StsClientOptions {
 }
 
 /**
- * One SDK client per provider, reused across requests: keep-alive sockets and a request
- * timeout that really throws. Retries are ours (`sendWithRetries`): they must respect the
- * request's deadline and the caller's token expiry, which the SDK's strategy cannot see.
+ * The SDK client, kept for the signed `AssumeRole` (ambient credentials): keep-alive
+ * sockets and a request timeout that really throws. Retries are ours (`RetryBudget`):
+ * they must respect the request's deadline and the caller's token expiry.
  */
 export function createStsClient(options: StsClientOptions): STSClient {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
@@ -49,55 +52,104 @@ export function createStsClient(options: StsClientOptions): STSClient {
 
 const AWS_SESSION_NAME = /[^\w+=,.@-]/g;
 
-/** AWS's `[\w+=,.@-]{2,64}`, derived from the caller's subject; long subjects keep a hash suffix. */
+/**
+ * AWS's `[\w+=,.@-]{2,64}`, derived from the caller's subject. Whenever sanitising
+ * changes the text (a character replaced, the name cut or padded), a short hash of the
+ * original is appended, so two subjects never share a session name.
+ */
 export function roleSessionName(subject: string): string {
-  let name = subject.replace(AWS_SESSION_NAME, '-');
-  if (name.length > 64) name = `${name.slice(0, 55)}-${createHash('sha256').update(subject).digest('hex').slice(0, 8)}`;
-  if (name.length < 2) name = `voidkey-${name}`;
-  return name;
+  const sanitised = subject.replace(AWS_SESSION_NAME, '-');
+  if (sanitised === subject && subject.length >= 2 && subject.length <= 64) return subject;
+  const hash = createHash('sha256').update(subject).digest('hex').slice(0, 8);
+  return `${sanitised.slice(0, 55)}-${hash}`;
 }
 
-export { policyDocument } from './policy';
+/** Where the SDK would send `AssumeRoleWithWebIdentity`: asked of the SDK itself, once per provider. */
+export async function resolveStsUrl(options: { readonly endpoint?: string; readonly region: string }): Promise<string> {
+  let url: string | undefined;
+  const captured = new Error('endpoint captured');
+  const client = new STSClient({
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    maxAttempts: 1,
+    requestHandler: {
+      handle: async (request: { protocol: string; hostname: string; port?: number; path: string }) => {
+        const host = request.hostname.includes(':') && !request.hostname.startsWith('[') ? `[${request.hostname}]` : request.hostname;
+        url = `${request.protocol}//${host}${request.port ? `:${request.port}` : ''}${request.path}`;
+        throw captured;
+      },
+    } as unknown as NodeHttpHandler,
+  });
+  try {
+    await client.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: 'arn:aws:iam::000000000000:role/resolve', RoleSessionName: 'resolve', WebIdentityToken: 'resolve' }));
+  } catch (err) {
+    if (err !== captured) throw err;
+  } finally {
+    client.destroy();
+  }
+  if (url === undefined) throw new Error('the AWS SDK resolved no STS endpoint');
+  return url;
+}
 
-const MAX_ATTEMPTS = 3;
-const BASE_BACKOFF_MS = 100;
+export interface WebIdentityInput {
+  readonly RoleArn?: string;
+  readonly RoleSessionName: string;
+  readonly WebIdentityToken: string;
+  readonly PolicyArns?: ReadonlyArray<{ readonly arn: string }>;
+  readonly Policy?: string;
+  readonly DurationSeconds: number;
+}
 
 /**
- * Sends with bounded retries: throttling, 5xx, IDPCommunicationError and lost
- * connections are retried with jittered exponential backoff while the next attempt still
- * fits before the deadline; a 4xx or a timeout never is.
+ * `AssumeRoleWithWebIdentity` is unsigned, so it needs no SDK: the form body the SDK
+ * would send goes through the broker's keep-alive HTTP client (a fifth of the SDK's CPU
+ * per call), its answer size-capped and parsed by fast-xml-parser. The differential test
+ * (test/integration/sts-differential.test.ts) holds it to the SDK's wire format.
  */
-export async function sendWithRetries<T>(send: (signal: AbortSignal) => Promise<T>, context: MintContext, flavor: string): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+export class WebIdentityStsClient {
+  private url?: Promise<string>;
+
+  constructor(
+    private readonly options: StsClientOptions & { readonly http: HttpClient; readonly flavor: string },
+  ) {}
+
+  async assumeRoleWithWebIdentity(input: WebIdentityInput, context: MintContext): Promise<MintedCredential> {
+    this.url ??= resolveStsUrl(this.options);
+    let url: string;
     try {
-      return await send(context.signal);
+      url = await this.url;
     } catch (err) {
-      const error = translateStsError(err, flavor);
-      const backoff = BASE_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-      const retryable = error.code === 'ERR_PROVIDER_UNAVAILABLE' && attempt < MAX_ATTEMPTS && !context.signal.aborted;
-      if (!retryable || Date.now() + backoff >= context.deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      this.url = undefined; // asked again on the next mint
+      throw new ProviderBadResponse(`${this.options.flavor} has no usable endpoint`, { detail: `${this.options.flavor}: endpoint unresolved (${translateStsError(err, this.options.flavor).detail ?? 'error'})` });
     }
+    const params: Array<readonly [string, string | number | undefined]> = [
+      ['RoleArn', input.RoleArn],
+      ['RoleSessionName', input.RoleSessionName],
+      ['WebIdentityToken', input.WebIdentityToken],
+    ];
+    input.PolicyArns?.forEach(({ arn }, n) => params.push([`PolicyArns.member.${n + 1}.arn`, arn]));
+    params.push(['Policy', input.Policy], ['DurationSeconds', input.DurationSeconds]);
+    const body = stsQueryBody('AssumeRoleWithWebIdentity', params satisfies StsQueryParams);
+    const { flavor, http, timeoutMs } = this.options;
+    const answer = await new RetryBudget(context).run(
+      () => callSts(http, url, 'AssumeRoleWithWebIdentity', body, { timeoutMs, signal: context.signal, flavor }),
+      (err) => translateStsError(err, flavor),
+    );
+    return minted(readCredentials(answer.result.Credentials, flavor), answer.requestId, flavor, input.DurationSeconds);
   }
 }
 
-export async function assumeRoleWithWebIdentity(
-  client: STSClient,
-  input: AssumeRoleWithWebIdentityCommandInput,
-  context: MintContext,
-  flavor: string,
-): Promise<MintedCredential> {
-  const output = await sendWithRetries((abortSignal) => client.send(new AssumeRoleWithWebIdentityCommand(input), { abortSignal }), context, flavor);
-  return minted(output.Credentials, output.$metadata.requestId, flavor);
-}
-
+/** The signed `AssumeRole`, through the SDK, with the same retry budget and checks. */
 export async function assumeRole(client: STSClient, input: AssumeRoleCommandInput, context: MintContext, flavor: string): Promise<MintedCredential> {
-  const output = await sendWithRetries((abortSignal) => client.send(new AssumeRoleCommand(input), { abortSignal }), context, flavor);
-  return minted(output.Credentials, output.$metadata.requestId, flavor);
+  const output = await new RetryBudget(context).run(
+    () => client.send(new AssumeRoleCommand(input), { abortSignal: context.signal }),
+    (err) => translateStsError(err, flavor),
+  );
+  return minted(checkCredentials(output.Credentials, flavor), output.$metadata.requestId, flavor, input.DurationSeconds ?? 3600);
 }
 
-function minted(credentials: Credentials | undefined, requestId: string | undefined, flavor: string): MintedCredential {
-  const credential = checkCredentials(credentials, flavor);
+function minted(credential: CompleteCredentials, requestId: string | undefined, flavor: string, requestedSeconds: number): MintedCredential {
+  checkExpiry(credential.Expiration, requestedSeconds, flavor);
   return {
     fields: {
       AccessKeyId: credential.AccessKeyId,
@@ -118,6 +170,15 @@ interface CompleteCredentials {
   readonly Expiration: Date;
 }
 
+const ISO_8601 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)$/i;
+
+/** `<Credentials>` of an XML answer: every field text, the expiry an ISO 8601 instant. */
+function readCredentials(value: unknown, flavor: string): CompleteCredentials {
+  const fields = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const expiration = typeof fields.Expiration === 'string' && ISO_8601.test(fields.Expiration) ? new Date(fields.Expiration) : undefined;
+  return checkCredentials({ ...fields, Expiration: expiration } as Credentials, flavor);
+}
+
 /** An answer without every credential field, or with an unreadable expiry, is garbage. */
 export function checkCredentials(credentials: Credentials | undefined, flavor: string): CompleteCredentials {
   const complete =
@@ -129,40 +190,5 @@ export function checkCredentials(credentials: Credentials | undefined, flavor: s
   if (!complete) {
     throw new ProviderBadResponse(`${flavor} answered without complete credentials`, { detail: `${flavor}: incomplete Credentials` });
   }
-  if (credentials.Expiration!.getTime() <= Date.now()) {
-    throw new ProviderBadResponse(`${flavor} answered with credentials that have already expired`, { detail: `${flavor}: Expiration in the past` });
-  }
   return credentials as unknown as CompleteCredentials;
-}
-
-const REJECTIONS = new Set([
-  'InvalidIdentityToken', 'InvalidIdentityTokenException', 'ExpiredTokenException', 'ExpiredToken', 'IDPRejectedClaim',
-  'IDPRejectedClaimException', 'AccessDenied', 'AccessDeniedException', 'MalformedPolicyDocument',
-  'MalformedPolicyDocumentException', 'PackedPolicyTooLarge', 'PackedPolicyTooLargeException', 'ValidationError',
-  'RegionDisabledException', 'InvalidParameterValue', 'InvalidAction',
-]);
-const TRANSIENT = new Set(['IDPCommunicationError', 'IDPCommunicationErrorException', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalFailure']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
-
-/**
- * Maps what the SDK threw to the broker's taxonomy. The upstream message and body never
- * travel: only a sanitised error code goes to the audit detail.
- */
-export function translateStsError(err: unknown, flavor: string): BrokerError {
-  const error = err as { name?: string; code?: string; $fault?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
-  const name = typeof error?.name === 'string' && /^[A-Za-z.]{1,64}$/.test(error.name) ? error.name : 'Unknown';
-  const status = error?.$metadata?.httpStatusCode;
-  const detail = `${flavor}: ${name}${status ? ` (${status})` : ''}${error?.$metadata?.requestId ? ` request ${error.$metadata.requestId}` : ''}`;
-  if (name === 'TimeoutError' || name === 'AbortError' || error?.code === 'ETIMEDOUT') {
-    return new ProviderTimeout(`${flavor} did not answer in time`, { detail });
-  }
-  if (REJECTIONS.has(name)) return new ProviderRejected(`${flavor} refused to issue credentials (${name})`, { detail });
-  if (TRANSIENT.has(name) || (status !== undefined && status >= 500)) {
-    return new ProviderUnavailable(`${flavor} is unavailable`, { detail, retryAfterSeconds: 5 });
-  }
-  if (typeof error?.code === 'string' && NETWORK_CODES.has(error.code)) {
-    return new ProviderUnavailable(`${flavor} could not be reached`, { detail: `${flavor}: ${error.code}`, retryAfterSeconds: 5 });
-  }
-  if (status !== undefined && status >= 400) return new ProviderRejected(`${flavor} refused to issue credentials`, { detail });
-  return new ProviderBadResponse(`${flavor} answered with something that is not an STS response`, { detail });
 }

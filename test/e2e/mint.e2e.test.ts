@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,7 +80,8 @@ describe('voidkey mint end to end: real CLI, real server, local IdPs and STS san
     expect(call!.action).toBe('AssumeRoleWithWebIdentity');
     expect(call!.params.RoleArn).toBe(ROLE_DEPLOY);
     expect(call!.params.DurationSeconds).toBe('900');
-    expect(call!.params.RoleSessionName).toBe('repo-acme-app-ref-refs-heads-main');
+    // Sanitising changed the subject, so 8 hex digits of its SHA-256 keep it distinct.
+    expect(call!.params.RoleSessionName).toBe(`repo-acme-app-ref-refs-heads-main-${createHash('sha256').update('repo:acme/app:ref:refs/heads/main').digest('hex').slice(0, 8)}`);
     expect(call!.params.WebIdentityToken).toBeDefined();
     expect(call!.params.WebIdentityToken).not.toBe(token);
     expect(call!.body).toContain('WebIdentityToken=');
