@@ -8,6 +8,7 @@ import { hasDuplicateMembers } from '../broker-core/token/json-duplicates';
 import { CredentialsController } from './credentials.controller';
 import { BrokerErrorFilter, reasonOf } from './error-filter';
 import { HealthController } from './health.controller';
+import { OpenApiController } from './openapi.controller';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -18,7 +19,7 @@ class AppModule {
   static forRuntime(runtime: BrokerRuntime): DynamicModule {
     return {
       module: AppModule,
-      controllers: [CredentialsController, HealthController],
+      controllers: [CredentialsController, HealthController, OpenApiController],
       providers: [{ provide: RUNTIME, useValue: runtime }],
     };
   }

@@ -5,7 +5,7 @@ import { errorBody, statusOf } from './http-status';
 import type { Logger } from './logger';
 
 /** Routes and the methods they answer, for 405 with `Allow`. */
-const ROUTES: Readonly<Record<string, string>> = {
+export const ROUTES: Readonly<Record<string, string>> = {
   '/credentials/mint': 'POST',
   '/credentials/keys': 'GET',
   '/credentials/idp-providers': 'GET',
@@ -13,9 +13,10 @@ const ROUTES: Readonly<Record<string, string>> = {
   '/healthz': 'GET',
   '/readyz': 'GET',
   '/metrics': 'GET',
+  '/openapi.json': 'GET',
 };
 
-const FRAMEWORK_ERRORS: Readonly<Record<number, { error: string; code: string; message: string }>> = {
+export const FRAMEWORK_ERRORS: Readonly<Record<number, { error: string; code: string; message: string }>> = {
   400: { error: 'request_invalid', code: 'ERR_REQUEST_INVALID', message: 'the request body is not valid JSON' },
   404: { error: 'not_found', code: 'ERR_NOT_FOUND', message: 'no such route' },
   405: { error: 'method_not_allowed', code: 'ERR_METHOD_NOT_ALLOWED', message: 'this route does not answer that method' },
