@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
+import { ROUTES } from '../../broker-server/error-filter';
 import { buildOpenApi } from '../../broker-server/openapi';
 import { REPO_ROOT } from '../../sandbox/broker-process';
 import { startTokenIssuer } from '../../sandbox/token-issuer';
@@ -95,6 +96,12 @@ describe('the OpenAPI document', () => {
     const broken = structuredClone(doc) as { paths: Record<string, Record<string, { responses: Record<string, Json> }>> };
     delete broken.paths['/health']!.get!.responses['200']!.description;
     expect((await new Validator().validate(broken)).valid).toBe(false);
+  });
+
+  it('describes every route the server answers, with its method (a new route needs its paths entry)', () => {
+    const paths = doc.paths as Record<string, Record<string, unknown>>;
+    const described = Object.fromEntries(Object.entries(paths).map(([path, operations]) => [path, Object.keys(operations).map((method) => method.toUpperCase()).join(', ')]));
+    expect(described).toEqual(ROUTES);
   });
 
   it('lists every error code of docs/api.md under its status', () => {
