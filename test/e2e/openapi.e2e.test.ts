@@ -121,7 +121,7 @@ describe('the real server answers as its OpenAPI document says', () => {
     sandbox = await startSandbox({
       transformConfig: (config) =>
         config
-          .replace('clientIdps:', 'server:\n  rateLimit:\n    requestsPerMinute: 60\n    burst: 80\nclientIdps:')
+          .replace('clientIdps:', 'server:\n  rateLimit:\n    requestsPerMinute: 1\n    burst: 80\nclientIdps:')
           // A key whose session name a claim fills: a token without that claim gets 403 claim_value_invalid.
           .replace('      AWS_READONLY:\n        provider: aws-sandbox\n', '      AWS_READONLY:\n        provider: aws-sandbox\n        roleSessionName: "ci-${claims.run_id}"\n'),
     });
@@ -201,7 +201,7 @@ describe('the real server answers as its OpenAPI document says', () => {
       record(await mint('STS silent', { keys: ['AWS_DEPLOY'] }, await token()), 504, 'provider_timeout');
       sandbox.aws.clearFaults();
 
-      // The rate limit (burst 80): bounded by count, not time.
+      // The rate limit (burst 80, one more a minute): bounded by count, not time.
       let limited: Answer | undefined;
       for (let i = 0; i < 200 && limited === undefined; i += 1) {
         const answer = await answerOf('flood', 'GET', url(), '/credentials/keys', { headers: { authorization: 'Bearer abc' } });
