@@ -5,7 +5,7 @@ import { errorBody, statusOf } from './http-status';
 import type { Logger } from './logger';
 
 /** Routes and the methods they answer, for 405 with `Allow`. */
-const ROUTES: Readonly<Record<string, string>> = {
+export const ROUTES: Readonly<Record<string, string>> = {
   '/credentials/mint': 'POST',
   '/credentials/keys': 'GET',
   '/credentials/idp-providers': 'GET',
@@ -13,6 +13,7 @@ const ROUTES: Readonly<Record<string, string>> = {
   '/healthz': 'GET',
   '/readyz': 'GET',
   '/metrics': 'GET',
+  '/openapi.json': 'GET',
 };
 
 /** Refusals of the HTTP layer itself (fastify, node:http's parser), by status. */

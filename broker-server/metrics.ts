@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CONFIG_WARNING_CODES, type BrokerObserver, type ConfigIssue } from '../broker-core';
 
-const KNOWN_ROUTES = new Set(['/credentials/mint', '/credentials/keys', '/credentials/idp-providers', '/health', '/healthz', '/readyz', '/metrics']);
+const KNOWN_ROUTES = new Set(['/credentials/mint', '/credentials/keys', '/credentials/idp-providers', '/health', '/healthz', '/readyz', '/metrics', '/openapi.json']);
 
 /**
  * Prometheus metrics on the broker's own registry. Label values come only from bounded

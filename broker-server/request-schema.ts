@@ -12,7 +12,8 @@ export interface MintBody {
 const MAX_KEYS = 100;
 
 const ajv = new Ajv({ allErrors: false, strict: true });
-const validateMint = ajv.compile<MintBody>({
+/** The mint body's JSON Schema: what the route validates with, and what /openapi.json publishes. */
+export const MINT_BODY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -22,7 +23,8 @@ const validateMint = ajv.compile<MintBody>({
     duration: { type: 'integer', minimum: 1, maximum: 31_536_000 },
     idpName: { type: 'string', minLength: 1, maxLength: 128 },
   },
-});
+} as const;
+const validateMint = ajv.compile<MintBody>(MINT_BODY_SCHEMA);
 
 /** The strict request schema: unknown fields and wrong types are a 400, said plainly. */
 export function parseMintBody(body: unknown): MintBody {

@@ -23,10 +23,30 @@ type ExplainValues = EnvValues & {
 export function registerConfig(program: Command, io: CliIo): void {
   const config = program
     .command('config')
-    .summary('check a broker config offline: validate, explain')
+    .summary('check a broker config offline: validate, explain, schema')
     .description('Check a broker config file on this machine, without a broker: validate it as the broker would load it, or explain what it grants a token.');
   registerValidate(config, io);
   registerExplain(config, io);
+  registerSchema(config, io);
+}
+
+function registerSchema(config: Command, io: CliIo): void {
+  config
+    .command('schema')
+    .summary('print the JSON Schema of the config this build accepts')
+    .description(
+      'Print the JSON Schema (draft-07) of the broker config this build accepts, provider types included, with a description and examples for every field: point an editor at it (the yaml-language-server modeline `# yaml-language-server: $schema=PATH`) for completion, hover help and checks as you type. `voidkey config validate` remains the full check (cross-references, lint, ${VAR}s).',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  voidkey config schema > voidkey-config.schema.json
+  # then start config.yaml with: # yaml-language-server: $schema=voidkey-config.schema.json`,
+    )
+    .action(() => {
+      io.stdout(`${JSON.stringify(offlineTools().configSchema(), null, 2)}\n`);
+    });
 }
 
 function envFileOption(): Option {

@@ -5,6 +5,7 @@
  */
 export { formatIssue } from '../../broker-core/config/config-error';
 export { checkConfig, type ConfigCheck } from './check-config';
+export { configSchema } from './config-schema';
 export { parseEnvFile } from './env-file';
 export { renderExplanation } from './explain-report';
 export { explainToken, type Explanation } from './explain-token';
