@@ -1,5 +1,5 @@
-import Ajv from 'ajv';
 import { RequestInvalid } from '../broker-core';
+import { validatorFor } from '../broker-core/config/validators';
 
 export interface MintBody {
   oidcToken?: string;
@@ -11,8 +11,8 @@ export interface MintBody {
 
 const MAX_KEYS = 100;
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-const validateMint = ajv.compile<MintBody>({
+/** The mint request body (precompiled by the build like the config's schemas). */
+export const MINT_BODY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -22,11 +22,14 @@ const validateMint = ajv.compile<MintBody>({
     duration: { type: 'integer', minimum: 1, maximum: 31_536_000 },
     idpName: { type: 'string', minLength: 1, maxLength: 128 },
   },
-});
+};
+
+let validateMint: ReturnType<typeof validatorFor<MintBody>> | undefined;
 
 /** The strict request schema: unknown fields and wrong types are a 400, said plainly. */
 export function parseMintBody(body: unknown): MintBody {
   if (body === undefined || body === null) return {};
+  validateMint ??= validatorFor<MintBody>('request', MINT_BODY_SCHEMA);
   if (validateMint(body)) return body;
   const error = validateMint.errors![0]!;
   const field = error.instancePath ? `'${error.instancePath.slice(1).replace(/\//g, '.')}'` : 'the body';
