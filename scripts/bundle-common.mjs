@@ -75,18 +75,22 @@ export const builtinsAsRequire = {
 
 /**
  * Modules a dependency requires at load time but the broker never uses: prom-client's
- * Pushgateway (which loads node:https, hence TLS) and cluster aggregator, and the
- * OpenTelemetry API prom-client reads only for exemplars (not enabled). Each becomes a
+ * Pushgateway (which loads node:https, hence TLS) and cluster aggregator, the
+ * OpenTelemetry API prom-client reads only for exemplars (not enabled), and fastify's
+ * schema compilers (ajv, ajv-formats, fast-json-stringify), which only a route with a
+ * JSON Schema uses (the broker's routes validate their bodies themselves). Each becomes a
  * proxy that requires the real module on first use, so a feature that does use one
  * still gets it.
  */
 const LAZY_MODULES = [
   { importer: /node_modules\/prom-client\/(index\.js|lib\/metrics\/[^/]+\.js)$/, path: /^(\.\/lib\/pushgateway|\.\/lib\/cluster|@opentelemetry\/api)$/ },
+  { importer: /node_modules\/@fastify\/ajv-compiler\/index\.js$/, path: /^\.\/lib\/(validator|serializer)-compiler$/ },
+  { importer: /node_modules\/@fastify\/fast-json-stringify-compiler\/standalone\.js$/, path: /^fast-json-stringify$/ },
 ];
 export const lazyModules = {
   name: 'lazy-modules',
   setup(build) {
-    build.onResolve({ filter: /^[@.]/ }, async (args) => {
+    build.onResolve({ filter: /^[@.a-z]/ }, async (args) => {
       if (args.namespace !== 'file' || args.kind !== 'require-call') return undefined;
       if (!LAZY_MODULES.some((lazy) => lazy.importer.test(args.importer) && lazy.path.test(args.path))) return undefined;
       const real = await build.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer });
