@@ -17,8 +17,9 @@ COPY config ./config
 COPY scripts ./scripts
 COPY sandbox ./sandbox
 COPY cli ./cli
-RUN npx tsc -p tsconfig.build.json \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+# One bundle (scripts/bundle-server.mjs): the config's schemas precompiled, each provider's
+# SDK in a chunk loaded on its first mint. It needs no node_modules at run time.
+RUN node scripts/bundle-server.mjs
 
 FROM node:24-slim
 # V8 heap sizing measured with `npm run bench`: peak RSS under load 165 MiB instead of
@@ -29,15 +30,11 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
-COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist/broker-core ./dist/broker-core
-COPY --from=build /src/dist/broker-server ./dist/broker-server
-COPY --from=build /src/dist/providers ./dist/providers
-COPY --from=build /src/dist/config ./dist/config
+COPY --from=build /src/dist/server ./dist/server
 COPY sample-config.yaml /etc/voidkey/config.example.yaml
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/broker-server/main.js"]
+CMD ["node", "dist/server/main.mjs"]

@@ -1,5 +1,5 @@
-import Ajv from 'ajv';
 import { RequestInvalid } from '../broker-core';
+import { validatorFor } from '../broker-core/config/validators';
 
 export interface MintBody {
   oidcToken?: string;
@@ -11,8 +11,7 @@ export interface MintBody {
 
 const MAX_KEYS = 100;
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-/** The mint body's JSON Schema: what the route validates with, and what /openapi.json publishes. */
+/** The mint body's JSON Schema: what the route validates with (precompiled by the build like the config's schemas), and what /openapi.json publishes. */
 export const MINT_BODY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -23,12 +22,14 @@ export const MINT_BODY_SCHEMA = {
     duration: { type: 'integer', minimum: 1, maximum: 31_536_000 },
     idpName: { type: 'string', minLength: 1, maxLength: 128 },
   },
-} as const;
-const validateMint = ajv.compile<MintBody>(MINT_BODY_SCHEMA);
+};
+
+let validateMint: ReturnType<typeof validatorFor<MintBody>> | undefined;
 
 /** The strict request schema: unknown fields and wrong types are a 400, said plainly. */
 export function parseMintBody(body: unknown): MintBody {
   if (body === undefined || body === null) return {};
+  validateMint ??= validatorFor<MintBody>('request', MINT_BODY_SCHEMA);
   if (validateMint(body)) return body;
   const error = validateMint.errors![0]!;
   const field = error.instancePath ? `'${error.instancePath.slice(1).replace(/\//g, '.')}'` : 'the body';

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 
 /** The repository root, from src (sandbox) or from dist (dist/sandbox). */
 export const REPO_ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'sandbox')}`) ? '../..' : '..');
-export const SERVER_ENTRY = join(REPO_ROOT, 'dist/broker-server/main.js');
+/** The bundled server `npm start` and the container run (scripts/bundle-server.mjs). */
+export const SERVER_ENTRY = join(REPO_ROOT, 'dist/server/main.mjs');
 export const CLI_ENTRY = join(REPO_ROOT, 'dist/cli/voidkey.cjs');
 
 export interface BrokerProcess {
@@ -33,7 +34,7 @@ export interface StartBrokerOptions {
   readonly configDir?: boolean;
 }
 
-/** Starts the real server (`node dist/broker-server/main.js`) on an ephemeral loopback port. */
+/** Starts the real server (`node dist/server/main.mjs`) on an ephemeral loopback port. */
 export async function startBrokerProcess(options: StartBrokerOptions): Promise<BrokerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'voidkey-broker-'));
   const configPath = join(dir, 'config.yaml');

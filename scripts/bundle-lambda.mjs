@@ -1,8 +1,14 @@
 /* global process, console */
 // Bundles the broker's Lambda handler into one ES module for the nodejs24.x runtime:
-//   node scripts/bundle-lambda.mjs [--out DIR] [--config FILE] [--cold-start N]
-// Output: DIR/index.js (Handler `index.handler`; DIR defaults to dist/lambda) and
-// DIR/package.json ({"type": "module"}, which makes Lambda load index.js as ESM).
+//   node scripts/bundle-lambda.mjs [--out DIR] [--config FILE] [--cold-start N] [--metafile FILE]
+// Output: DIR/index.js (Handler `index.handler`; DIR defaults to dist/lambda), the chunks it
+// imports on demand in DIR/chunks/, and DIR/package.json ({"type": "module"}, which makes
+// Lambda load index.js as ESM). Deploy the whole directory.
+// Each provider's minting code and cloud SDK is a chunk of its own, imported on the first
+// mint for that provider type: a cold start parses and evaluates none of them, and a
+// function that only mints AWS keys never loads google-auth-library or @azure/identity.
+// The config's JSON Schemas are precompiled into the bundle (scripts/precompile-schemas.mjs).
+// --metafile FILE writes esbuild's metafile (which sources went into which output file).
 // --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml);
 // otherwise set VOIDKEY_CONFIG_YAML on the function.
 // Every build is smoke-tested: a fresh `node` loads the bundle from a directory without
@@ -15,49 +21,17 @@
 // init phase (and ahead of traffic with provisioned concurrency).
 import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { out: { type: 'string' }, config: { type: 'string' }, 'cold-start': { type: 'string' } }, strict: true });
+const { values: args } = parseArgs({ options: { out: { type: 'string' }, config: { type: 'string' }, 'cold-start': { type: 'string' }, metafile: { type: 'string' } }, strict: true });
 const outdir = resolve(args.out ?? join(root, 'dist/lambda'));
 const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
-
-/**
- * Optional peers NestJS and @nestjs/platform-fastify reach only for features the broker
- * does not use (microservices, websockets, express, validation pipes, static files,
- * views, multipart). They are not installed; left external, the `import()` that would
- * load them fails only if a feature asks for it, exactly as in the unbundled server.
- */
-const OPTIONAL_PEERS = [
-  '@nestjs/microservices',
-  '@nestjs/microservices/*',
-  '@nestjs/websockets',
-  '@nestjs/websockets/*',
-  '@nestjs/platform-express',
-  'class-validator',
-  'class-transformer',
-  'class-transformer/*',
-  '@fastify/static',
-  '@fastify/view',
-  '@fastify/multipart',
-  // pino's worker-thread transports (pino-pretty & co.) are never configured here.
-  'pino-pretty',
-];
-
-// CommonJS dependencies bundled into an ES module still call require() and read
-// __dirname/__filename: give them the real ones.
-const banner = [
-  "import { createRequire as __voidkeyCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __voidkeyFileURLToPath } from 'node:url';",
-  "import { dirname as __voidkeyDirname } from 'node:path';",
-  'const require = __voidkeyCreateRequire(import.meta.url);',
-  'const __filename = __voidkeyFileURLToPath(import.meta.url);',
-  'const __dirname = __voidkeyDirname(__filename);',
-].join('\n');
 
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
@@ -71,13 +45,17 @@ const result = await build({
     sourcefile: 'lambda-entry.ts',
     loader: 'ts',
   },
-  outfile: join(outdir, 'index.js'),
+  outdir,
+  entryNames: 'index',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   target: 'node24',
   format: 'esm',
   external: OPTIONAL_PEERS,
-  banner: { js: banner },
+  banner: { js: ESM_BANNER },
+  plugins: [precompiledValidators, builtinsAsRequire, lazyModules],
   // Nest resolves providers by class; keep constructor names readable in its errors.
   keepNames: true,
   minifySyntax: true,
@@ -99,6 +77,7 @@ for (const needed of ['broker-server/lambda.ts', 'broker-server/create-app.ts', 
   }
 }
 if (args.config) await copyFile(args.config, join(outdir, 'config.yaml'));
+if (args.metafile) await writeFile(args.metafile, JSON.stringify(result.metafile));
 const bytes = result.metafile.outputs[relative(root, join(outdir, 'index.js'))]?.bytes ?? 0;
 console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'index.js')) || 'index.js'} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
 
@@ -144,8 +123,7 @@ process.stdout.write(JSON.stringify({ ms: performance.now(), cpuMs: (cpu.user + 
 // A copy outside the repository proves the bundle needs no node_modules.
 const probeDir = await mkdtemp(join(tmpdir(), 'voidkey-lambda-'));
 try {
-  await copyFile(join(outdir, 'index.js'), join(probeDir, 'index.js'));
-  await copyFile(join(outdir, 'package.json'), join(probeDir, 'package.json'));
+  await cp(outdir, probeDir, { recursive: true });
   const runs = Math.max(1, Number(args['cold-start'] ?? 1));
   const times = [];
   const cpuTimes = [];

@@ -1,4 +1,4 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, visit, type Document } from 'yaml';
 import schema from '../../config/broker-config.schema.json';
 import type { ConfigProblem, ProviderRegistry } from '../access/access-provider';
@@ -6,6 +6,7 @@ import { ConfigError, formatPath, type ConfigIssue } from './config-error';
 import { interpolateEnv } from './interpolate';
 import { checkSemantics } from './check-semantics';
 import { DEFAULT_SETTINGS, type BrokerConfig } from './types';
+import { validatorFor } from './validators';
 
 export interface LoadConfigOptions {
   /** Shown in every problem (`file:line:col`). */
@@ -19,19 +20,6 @@ export interface LoadedConfig {
   readonly config: BrokerConfig;
   /** Non-fatal findings (risky but valid settings), located like errors. */
   readonly warnings: readonly ConfigIssue[];
-}
-
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-const validateRoot = ajv.compile(schema);
-const providerValidators = new WeakMap<object, ValidateFunction>();
-
-function validatorFor(schemaObject: object): ValidateFunction {
-  let validate = providerValidators.get(schemaObject);
-  if (!validate) {
-    validate = ajv.compile(schemaObject);
-    providerValidators.set(schemaObject, validate);
-  }
-  return validate;
 }
 
 /**
@@ -65,7 +53,7 @@ export function loadConfig(text: string, options: LoadConfigOptions): LoadedConf
   if (interpolationProblems.length > 0) throw new ConfigError(locate(interpolationProblems));
 
   const raw = doc.toJS({ maxAliasCount: 50 }) as Record<string, unknown>;
-  const schemaProblems = schemaErrors(validateRoot, raw, []);
+  const schemaProblems = schemaErrors(validatorFor('config', schema), raw, []);
   if (schemaProblems.length > 0) throw new ConfigError(locate(schemaProblems));
 
   const config = withDefaults(raw);
@@ -132,14 +120,14 @@ function providerSchemaErrors(config: BrokerConfig, providers: ProviderRegistry)
       return;
     }
     typeOf.set(provider.name, provider.type);
-    problems.push(...schemaErrors(validatorFor(factory.providerSchema), provider, ['accessProviders', index]));
+    problems.push(...schemaErrors(validatorFor('config', factory.providerSchema), provider, ['accessProviders', index]));
   });
   config.clientIdentities.forEach((identity, index) => {
     for (const [keyName, key] of Object.entries(identity.keys)) {
       const type = typeOf.get(key.provider);
       if (type === undefined) continue; // reported by the semantic checks
       const factory = providers.get(type)!;
-      problems.push(...schemaErrors(validatorFor(factory.keySchema), key, ['clientIdentities', index, 'keys', keyName]));
+      problems.push(...schemaErrors(validatorFor('config', factory.keySchema), key, ['clientIdentities', index, 'keys', keyName]));
     }
   });
   return problems;

@@ -2,7 +2,8 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import { httpApiEvent, restApiEvent } from '../support/api-gateway-events';
@@ -27,6 +28,10 @@ interface Invocation {
  * with no node_modules), then invokes `handler` once per event, in order.
  */
 const INVOKER = `import { readFileSync, writeFileSync } from 'node:fs';
+import { registerHooks } from 'node:module';
+// Every module file the process loads, in order (the bundle's chunks included).
+const loaded = [];
+registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });
 // With -e, the arguments start at argv[1].
 const [bundle, eventsFile, resultsFile] = process.argv.slice(1);
 const { handler } = await import(bundle);
@@ -35,11 +40,13 @@ for (const [index, event] of JSON.parse(readFileSync(eventsFile, 'utf8')).entrie
   results.push(await handler(event, { awsRequestId: 'bundle-invocation-' + index }));
 }
 writeFileSync(resultsFile, JSON.stringify(results));
+writeFileSync(resultsFile + '.loaded', JSON.stringify(loaded));
 process.exit(0);
 `;
 
 describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the Lambda runtime', () => {
   let dir: string;
+  let metafile: string;
   let github: TokenIssuer;
   let brokerIdp: LocalIdp;
   let aws: StsEmulator;
@@ -47,7 +54,7 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
   let config: string;
   const clientSecret = `canary-client-secret-${randomBytes(12).toString('hex')}`;
 
-  async function invoke(events: Array<APIGatewayProxyEvent | APIGatewayProxyEventV2>, env: Record<string, string>): Promise<{ results: Invocation[]; output: string }> {
+  async function invoke(events: Array<APIGatewayProxyEvent | APIGatewayProxyEventV2>, env: Record<string, string>): Promise<{ results: Invocation[]; output: string; loaded: string[] }> {
     const eventsFile = join(dir, `events-${randomBytes(4).toString('hex')}.json`);
     const resultsFile = `${eventsFile}.results`;
     writeFileSync(eventsFile, JSON.stringify(events));
@@ -60,13 +67,15 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     const code = await new Promise<number | null>((done) => child.once('exit', done));
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
-    return { results: JSON.parse(readFileSync(resultsFile, 'utf8')) as Invocation[], output };
+    const loaded = (JSON.parse(readFileSync(`${resultsFile}.loaded`, 'utf8')) as string[]).filter((url) => url.startsWith('file:')).map((url) => fileURLToPath(url));
+    return { results: JSON.parse(readFileSync(resultsFile, 'utf8')) as Invocation[], output, loaded };
   }
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'voidkey-lambda-e2e-'));
     // The script also smoke-tests the bundle from a directory without node_modules.
-    await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'scripts/bundle-lambda.mjs'), '--out', dir], { cwd: REPO_ROOT });
+    metafile = `${dir}.meta.json`;
+    await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'scripts/bundle-lambda.mjs'), '--out', dir, '--metafile', metafile], { cwd: REPO_ROOT });
     github = await startTokenIssuer({ audience: 'https://broker.example.com' });
     brokerIdp = await startLocalIdp({ clients: [{ clientId: 'voidkey-broker', clientSecret }] });
     const trust = { issuer: brokerIdp.issuer, jwksUri: brokerIdp.jwksUri, audience: BROKER_AUDIENCE };
@@ -78,11 +87,51 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
   afterAll(async () => {
     await Promise.all([github?.close(), brokerIdp?.close(), aws?.close(), minio?.close()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (metafile) rmSync(metafile, { force: true });
   });
 
-  it('is one ES module plus a package.json that makes Lambda load it as one', () => {
+  it('is an ES module (index.js and the chunks it imports) plus a package.json that makes Lambda load it as one', () => {
     expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))).toMatchObject({ type: 'module' });
+    expect(existsSync(join(dir, 'index.js'))).toBe(true);
     expect(existsSync(join(dir, 'node_modules'))).toBe(false);
+  });
+
+  it('loads no provider code or cloud SDK to start and answer /health; a mint loads its own provider type only', async () => {
+    const meta = JSON.parse(readFileSync(metafile, 'utf8')) as { outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> };
+    /** The sources (our files and node_modules packages) inside the bundle files a process loaded. */
+    const sourcesOf = (files: string[]) =>
+      files.flatMap((file) => Object.entries(meta.outputs[relative(REPO_ROOT, file)]?.inputs ?? {}).filter(([, input]) => input.bytesInOutput > 0).map(([source]) => source));
+    const SDKS = /node_modules\/(@aws-sdk|@smithy|google-auth-library|gaxios|@azure)\//;
+    // Their descriptors (schemas, checks) validate the config; their minting code must not load.
+    const GCP_OR_AZURE = /node_modules\/(google-auth-library|gaxios|@azure)\/|providers\/(gcp\/gcp-provider|azure\/azure-provider)\.ts$/;
+    // The bundle does carry every provider and SDK: not loading them is the point.
+    const everything = sourcesOf(Object.keys(meta.outputs).map((output) => join(REPO_ROOT, output)));
+    for (const name of ['providers/aws-sts/aws-sts-provider.ts', 'node_modules/google-auth-library/', 'node_modules/@azure/identity/', 'providers/azure/azure-provider.ts']) {
+      expect(everything.some((source) => source.includes(name))).toBe(true);
+    }
+    const token = await github.githubToken({ repository_id: '123456789' });
+    const env = { VOIDKEY_CONFIG: join(dir, 'config.yaml'), BROKER_CLIENT_SECRET: clientSecret };
+
+    // Positive control first: a mint loads the aws-sts provider, and the load record sees it.
+    const minted = await invoke(
+      [
+        httpApiEvent({ method: 'GET', path: '/health' }),
+        httpApiEvent({ method: 'POST', path: '/credentials/mint', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"keys":["AWS_DEPLOY"]}' }),
+      ],
+      env,
+    );
+    expect(minted.results.map((result) => result.statusCode)).toEqual([200, 200]);
+    const afterMint = sourcesOf(minted.loaded);
+    expect(afterMint.filter((source) => source.endsWith('providers/aws-sts/aws-sts-provider.ts'))).toHaveLength(1);
+    expect(afterMint.filter((source) => GCP_OR_AZURE.test(source))).toEqual([]);
+
+    const started = await invoke([httpApiEvent({ method: 'GET', path: '/health' })], env);
+    expect(started.results.map((result) => result.statusCode)).toEqual([200]);
+    const atStart = sourcesOf(started.loaded);
+    expect(atStart.filter((source) => source.includes('broker-server/create-app.ts'))).toHaveLength(1);
+    expect(atStart.filter((source) => /providers\/[^/]+\/[a-z-]+-provider\.ts$/.test(source) || SDKS.test(source))).toEqual([]);
+    // The config's schemas come precompiled, generated into the bundle from its own sources.
+    expect(atStart.filter((source) => source.includes('precompiled-validators:'))).toHaveLength(1);
   });
 
   it('serves v1 and v2 events from VOIDKEY_CONFIG: health, a mint whose credentials are the ones STS issued, a 401', async () => {
@@ -103,7 +152,7 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
     expect(JSON.parse(health!.body)).toMatchObject({ status: 'ok', version: expect.any(String) });
 
     expect(mintV2!.statusCode).toBe(200);
-    const [issued] = aws.issued;
+    const issued = aws.issued.at(-1);
     expect(JSON.parse(mintV2!.body).AWS_DEPLOY.credentials).toMatchObject({
       AWS_ACCESS_KEY_ID: issued!.accessKeyId,
       AWS_SECRET_ACCESS_KEY: issued!.secretAccessKey,

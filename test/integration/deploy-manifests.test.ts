@@ -177,7 +177,7 @@ describe('deploy/', () => {
       expect(resolve(dirname(templatePath), fn.CodeUri)).toBe(join(root, 'dist/lambda'));
       const bundleScript = readFileSync(join(root, 'scripts/bundle-lambda.mjs'), 'utf8');
       expect(bundleScript).toContain("join(root, 'dist/lambda')");
-      expect(bundleScript).toContain("outfile: join(outdir, 'index.js')");
+      expect(bundleScript).toContain("entryNames: 'index'");
       expect(bundleScript).toContain('export { handler }');
       expect(fn.Handler).toBe('index.handler');
       expect(fn).toMatchObject({ MemorySize: 512, Timeout: 30 });
