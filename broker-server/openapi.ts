@@ -19,7 +19,7 @@ import {
 export function buildOpenApi(version: string): Record<string, unknown> {
   const statuses = [...new Set(errorCodes().map((row) => row.status))].sort();
   const errorResponses = Object.fromEntries(statuses.map((status) => [`Error${status}`, errorResponse(status)]));
-  return {
+  const document = {
     openapi: '3.1.0',
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     info: {
@@ -125,7 +125,16 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       responses: errorResponses,
     },
   };
+  // What the HTTP layer refuses before any route runs (docs/api.md, "Every route refuses"):
+  // a token or repeated header in the request (400), headers or body too slow (408), the
+  // rate limit (429), headers too large (431). Every operation can answer these.
+  for (const item of Object.values(document.paths) as Array<Record<string, { responses: Record<string, unknown> }>>) {
+    for (const operation of Object.values(item)) Object.assign(operation.responses, refs(EVERY_ROUTE.filter((status) => !(String(status) in operation.responses))));
+  }
+  return document;
 }
+
+const EVERY_ROUTE = [400, 408, 429, 431];
 
 function header(...names: string[]): Record<string, unknown> {
   return Object.fromEntries(names.map((name) => [name, { $ref: `#/components/headers/${name}` }]));

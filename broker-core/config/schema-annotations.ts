@@ -45,6 +45,7 @@ export const CONFIG_HELP: HelpTable = {
   'brokerIdp.clientId': { description: 'The broker\'s client id at the IdP.', examples: ['broker-service'] },
   'brokerIdp.clientSecret': { description: 'The client secret; write it as ${VAR} so it comes from the environment.', examples: ['${BROKER_CLIENT_SECRET}'] },
   'brokerIdp.clientAuthMethod': { description: '`client_secret_basic` (default), `client_secret_post` or `private_key_jwt` (RFC 7523: no shared secret).', examples: ['client_secret_basic'] },
+  'brokerIdp.algorithms[]': 'An asymmetric JWS algorithm.',
   'brokerIdp.tokenEndpoint': { description: 'The IdP\'s token endpoint (https).', examples: ['https://idp.example.com/realms/broker/protocol/openid-connect/token'] },
   'brokerIdp.scope': { description: 'Scope to request with the client-credentials grant.', examples: ['openid'] },
   'brokerIdp.clientSecretFile': { description: 'Read the client secret from this file (e.g. a mounted secret) instead of clientSecret.', examples: ['/var/run/secrets/voidkey/client-secret'] },
@@ -88,6 +89,8 @@ export const CONFIG_HELP: HelpTable = {
 const BROKER_AUTH: HelpTable = {
   brokerAuth: 'What the broker\'s own token carries for this provider.',
   'brokerAuth.audience': { description: 'The broker token\'s audience for this provider.', examples: ['sts.amazonaws.com'] },
+  'brokerAuth.tokenSource': { description: 'Where the broker\'s token comes from: `broker-oidc` (client credentials at brokerIdp; Voidkey\'s only value).', examples: ['broker-oidc'] },
+  'brokerAuth.jwksUri': { description: 'Voidkey compatibility: the key set the broker\'s own token must verify against before it is presented.', examples: ['https://idp.example.com/realms/broker/protocol/openid-connect/certs'] },
   'brokerAuth.expectedIssuer': 'Voidkey compatibility: the issuer the broker\'s token must have.',
   'brokerAuth.expectedAudience': 'Voidkey compatibility: the audience the broker\'s token must have.',
 };
@@ -114,6 +117,7 @@ export const PROVIDER_HELP: Readonly<Record<string, { provider: HelpTable; key: 
       auth: { description: '`web-identity` (default) or `ambient` (the broker\'s own AWS credentials; role chaining caps sessions at 3600 s).', examples: ['web-identity'] },
       endpoint: { description: 'STS endpoint (https); wins over AWS_ENDPOINT_URL_STS.', examples: ['https://sts.us-east-1.amazonaws.com'] },
       region: { description: 'AWS region of the STS endpoint.', examples: ['us-east-1'] },
+      roleArn: { description: 'Voidkey compatibility: the role of keys that name none (a key\'s own roleArn wins).', examples: ['arn:aws:iam::111122223333:role/deploy'] },
       defaultDuration: { description: 'Session lifetime (seconds) for keys that set none.', examples: [900] },
     },
     key: {
@@ -139,12 +143,14 @@ export const PROVIDER_HELP: Readonly<Record<string, { provider: HelpTable; key: 
       type: 'MinIO STS: AssumeRoleWithWebIdentity against a MinIO server.',
       endpoint: { description: 'The MinIO server (https).', examples: ['https://minio.example.com'] },
       region: { description: 'The MinIO region.', examples: ['us-east-1'] },
+      roleArn: { description: 'Voidkey compatibility: the RoleArn of keys that name none (a key\'s own roleArn wins).', examples: ['arn:minio:iam:::role/ci-artifacts'] },
       defaultDuration: { description: 'Session lifetime (seconds) for keys that set none.', examples: [900] },
     },
     key: {
       ...COMMON_KEY,
       description: 'Free text for people.',
       roleArn: { description: 'A role-policy provider\'s role ARN.', examples: ['arn:minio:iam:::role/ci-artifacts'] },
+      role: { description: 'Voidkey\'s spelling: an ARN is sent as the RoleArn; a role or policy name is not sent (a warning says what MinIO applies instead).', examples: ['arn:minio:iam:::role/ci-artifacts'] },
       policy: { description: 'A session policy (JSON text or YAML mapping), or a policy name.', examples: ['readwrite'] },
     },
   },

@@ -74,7 +74,7 @@ describe('IdP faults through the real server', () => {
     await Promise.all([...issuers.values()].map((issuer) => issuer.close()));
   });
 
-  /** GET /credentials/keys: 200 once the token verifies (these IdPs grant no keys). */
+  /** GET /credentials/keys: 403 no_identity_matched once the token verifies (these IdPs grant no keys). */
   const listKeys = async (idp: string) => {
     const token = await issuers.get(idp)!.githubToken();
     const response = await fetch(`${sandbox.broker.url}/credentials/keys`, { headers: { authorization: `Bearer ${token}` } });
@@ -103,7 +103,7 @@ describe('IdP faults through the real server', () => {
   it('verifies every IdP\'s tokens and mints while nothing fails (positive control), then starts a cold broker', async () => {
     for (const name of issuers.keys()) {
       const answer = await listKeys(name);
-      expect({ name, status: answer.status, keys: answer.body.keys }).toEqual({ name, status: 200, keys: [] });
+      expect({ name, status: answer.status, error: answer.body.error }).toEqual({ name, status: 403, error: 'no_identity_matched' });
     }
     expect((await mintAsMain(sandbox, ['AWS_DEPLOY'])).status).toBe(200);
     // The same config and issuers, every cache empty (the broker token's too), a long cooldown.
@@ -157,7 +157,7 @@ describe('IdP faults through the real server', () => {
   });
 
   it('a jwks_uri on another origin works when the config names it (discovery is not consulted)', async () => {
-    expect((await listKeys(NAMED_ELSEWHERE)).status).toBe(200);
+    expect(await listKeys(NAMED_ELSEWHERE)).toMatchObject({ status: 403, body: { error: 'no_identity_matched' } });
     expect(issuers.get(NAMED_ELSEWHERE)!.counts).toEqual({ discovery: 0, jwks: 2 }); // one fetch per broker, by the named URL
   });
 

@@ -39,6 +39,9 @@ const PRODUCED_ELSEWHERE: Readonly<Record<string, string>> = {
   ERR_CONFIG_INVALID: 'Lambda only (lambda.e2e.test.ts)',
   ERR_STARTUP_FAILED: 'Lambda only: a start that fails after the config loaded',
   ERR_INTERNAL: 'a bug: never caused by input',
+  ERR_REQUEST_TIMEOUT: 'needs a client that sends its headers too slowly (transport.e2e.test.ts)',
+  ERR_IDP_TIMEOUT: 'needs a hanging JWKS endpoint and an empty cache (idp-faults.e2e.test.ts)',
+  ERR_BROKER_AUTH_TIMEOUT: 'needs a hanging broker token endpoint before the token is cached (idp-faults.e2e.test.ts)',
 };
 
 /** Checks a real answer against the document: status listed, schema valid, headers present. */
@@ -174,6 +177,7 @@ describe('the real server answers as its OpenAPI document says', () => {
       record(await mint('unknown issuer', { keys: ['AWS_DEPLOY'] }, await other.githubToken({ repository_id: '123456789' })), 401, 'issuer_unknown');
       record(await mint('HS256', { keys: ['AWS_DEPLOY'] }, await sandbox.github.hmacToken(sandbox.github.githubClaims({ repository_id: '123456789' }))), 401, 'algorithm_not_allowed');
       record(await mint('unknown kid', { keys: ['AWS_DEPLOY'] }, reheader({ kid: 'no-such-key' })), 401, 'key_not_found');
+      record(await mint('access token', { keys: ['AWS_DEPLOY'] }, reheader({ typ: 'at+jwt' })), 401, 'token_type_invalid');
       record(await mint('bad signature', { keys: ['AWS_DEPLOY'] }, `${h}.${p}.${s.slice(0, -4)}${s.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`), 401, 'signature_invalid');
       const now = Math.floor(Date.now() / 1000);
       record(await mint('expired', { keys: ['AWS_DEPLOY'] }, await token({}, { iat: now - 900, expiresIn: 300 })), 401, 'token_expired');
@@ -185,6 +189,7 @@ describe('the real server answers as its OpenAPI document says', () => {
       record(await mint('claim a template needs is missing', { keys: ['AWS_READONLY'] }, await token({ run_id: undefined })), 403, 'claim_value_invalid');
       record(await mint('not granted', { keys: ['PROD_ADMIN'] }, await token()), 403, 'key_not_permitted');
       record(await answerOf('no route', 'GET', url(), '/nowhere'), 404, 'not_found');
+      record(await answerOf('huge headers', 'GET', url(), '/health', { headers: { 'x-padding': 'a'.repeat(20_000) } }), 431, 'headers_too_large');
       record(await answerOf('wrong method', 'GET', url(), '/credentials/mint'), 405, 'method_not_allowed');
       record(await mint('too big', JSON.stringify({ keys: ['AWS_DEPLOY'], pad: 'x'.repeat(70_000) }), await token()), 413, 'payload_too_large');
       record(await mint('not JSON', 'keys=AWS_DEPLOY', await token(), { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
