@@ -413,8 +413,8 @@ function checkRequestShape(request: MintRequest): void {
 
 function boundsFor(provider: ProviderEntry, key: KeyConfig): DurationBounds {
   const bounds = provider.factory.durationBounds(provider.config, key);
-  const max = Math.min(bounds.max, key.maxDuration ?? bounds.max);
   const fallback = typeof provider.config.defaultDuration === 'number' ? provider.config.defaultDuration : bounds.default;
+  const max = Math.min(bounds.max, key.maxDuration ?? Math.max(bounds.defaultMax ?? bounds.max, key.duration ?? 0, fallback));
   return { min: bounds.min, max, default: Math.min(max, Math.max(bounds.min, key.duration ?? fallback)) };
 }
 

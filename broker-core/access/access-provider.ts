@@ -40,6 +40,12 @@ export interface DurationBounds {
   readonly min: number;
   readonly max: number;
   readonly default: number;
+  /**
+   * The most a request may ask for when the key sets no `maxDuration` (raised to the key's
+   * `duration` or the provider's `defaultDuration` when the config asks for more). Without
+   * it, `max`. A caller never gets a cloud's maximum the config did not ask for.
+   */
+  readonly defaultMax?: number;
 }
 
 export interface ProviderDependencies {

@@ -39,11 +39,6 @@ export const MAX_CHAINED_DURATION = 3600;
  */
 export const DEFAULT_MAX_DURATION = 3600;
 
-/** A key's ceiling: its `maxDuration`, else `DEFAULT_MAX_DURATION` raised to what the config's own durations ask. */
-export function defaultCeiling(provider: { defaultDuration?: number }, key: KeyConfig): number {
-  return key.maxDuration ?? Math.max(DEFAULT_MAX_DURATION, key.duration ?? 0, provider.defaultDuration ?? 0);
-}
-
 export const awsStsDescriptor = {
   type: 'aws-sts',
   providerSchema: {
@@ -93,10 +88,9 @@ export const awsStsDescriptor = {
   usesBrokerToken(provider: AwsStsProviderConfig): boolean {
     return provider.auth !== 'ambient';
   },
-  durationBounds(provider: AwsStsProviderConfig, key: KeyConfig): DurationBounds {
-    const limit = provider.auth === 'ambient' ? MAX_CHAINED_DURATION : MAX_DURATION;
-    const max = Math.min(limit, defaultCeiling(provider, key));
-    return { min: MIN_DURATION, max, default: Math.min(max, provider.defaultDuration ?? (provider.auth === 'ambient' ? MAX_CHAINED_DURATION : 3600)) };
+  durationBounds(provider: AwsStsProviderConfig): DurationBounds {
+    const max = provider.auth === 'ambient' ? MAX_CHAINED_DURATION : MAX_DURATION;
+    return { min: MIN_DURATION, max, default: Math.min(max, provider.defaultDuration ?? (provider.auth === 'ambient' ? MAX_CHAINED_DURATION : 3600)), defaultMax: DEFAULT_MAX_DURATION };
   },
   check(provider: AwsStsProviderConfig, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[] {
     const problems = checkPolicies(keys);

@@ -1,5 +1,5 @@
 import type { AccessProviderConfig, ConfigProblem, DurationBounds, KeyConfig } from '../../broker-core';
-import { checkPolicies, defaultCeiling } from '../aws-sts/descriptor';
+import { checkPolicies, DEFAULT_MAX_DURATION } from '../aws-sts/descriptor';
 import { brokerAuthSchema, durationSchema, outputsSchema, policySchema, roleArnSchema } from '../sts-common/schema';
 
 export interface MinioStsProviderConfig extends AccessProviderConfig {
@@ -72,9 +72,8 @@ export const minioStsDescriptor = {
   },
   outputFields: ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration', 'Endpoint'] as readonly string[],
   secretFields: [] as readonly string[],
-  durationBounds(provider: MinioStsProviderConfig, key: KeyConfig): DurationBounds {
-    const max = Math.min(MAX_DURATION, defaultCeiling(provider, key));
-    return { min: MIN_DURATION, max, default: Math.min(max, provider.defaultDuration ?? 3600) };
+  durationBounds(provider: MinioStsProviderConfig): DurationBounds {
+    return { min: MIN_DURATION, max: MAX_DURATION, default: provider.defaultDuration ?? 3600, defaultMax: DEFAULT_MAX_DURATION };
   },
   check(_provider: MinioStsProviderConfig, _providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[] {
     const problems = checkPolicies(keys, isPolicyName);
