@@ -21,7 +21,7 @@ export const REASONS = {
   ERR_TOKEN_EXPIRED: 'token_expired',
   ERR_TOKEN_NOT_YET_VALID: 'token_not_yet_valid',
   ERR_TOKEN_AUDIENCE_MISMATCH: 'audience_mismatch',
-  ERR_TOKEN_CLAIM_INVALID: 'claim_invalid',
+  ERR_TOKEN_CLAIM_INVALID: 'token_claim_invalid',
   ERR_TOKEN_TYPE_INVALID: 'token_type_invalid',
   ERR_IDP_UNAVAILABLE: 'idp_unavailable',
   ERR_IDP_TIMEOUT: 'idp_timeout',

@@ -164,8 +164,8 @@ describe('hostile tokens through the real server', () => {
     { name: 'expired', good: () => sign(header(), claims({ exp: now() + 60 })), bad: () => sign(header(), claims({ iat: now() - 900, nbf: now() - 900, exp: now() - 120 })), status: 401, reason: 'token_expired' },
     { name: 'not yet valid (nbf)', good: () => sign(header(), claims({ nbf: now() })), bad: () => sign(header(), claims({ nbf: now() + 600 })), status: 401, reason: 'token_not_yet_valid' },
     { name: 'issued in the future (iat)', good: () => sign(header(), claims({ iat: now() })), bad: () => sign(header(), claims({ iat: now() + 600, nbf: now() })), status: 401, reason: 'token_not_yet_valid' },
-    { name: 'too long-lived', good: () => sign(header(), claims({ iat: now(), exp: now() + 3600 })), bad: () => sign(header(), claims({ iat: now(), exp: now() + 30 * 24 * 3600 })), status: 401, reason: 'claim_invalid' },
-    { name: 'missing exp', good: () => sign(header(), claims()), bad: () => sign(header(), without('exp')), status: 401, reason: 'claim_invalid' },
+    { name: 'too long-lived', good: () => sign(header(), claims({ iat: now(), exp: now() + 3600 })), bad: () => sign(header(), claims({ iat: now(), exp: now() + 30 * 24 * 3600 })), status: 401, reason: 'token_claim_invalid' },
+    { name: 'missing exp', good: () => sign(header(), claims()), bad: () => sign(header(), without('exp')), status: 401, reason: 'token_claim_invalid' },
     { name: 'wrong audience', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ aud: 'sts.amazonaws.com' })), status: 401, reason: 'audience_mismatch' },
     { name: 'missing audience', good: () => sign(header(), claims()), bad: () => sign(header(), without('aud')), status: 401, reason: 'audience_mismatch' },
     { name: 'audience array without ours', good: () => sign(header(), claims({ aud: ['x', 'https://broker.example.com'] })), bad: () => sign(header(), claims({ aud: ['x', 'y'] })), status: 401, reason: 'audience_mismatch' },
@@ -173,9 +173,9 @@ describe('hostile tokens through the real server', () => {
     { name: 'empty audience array', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ aud: [] })), status: 401, reason: 'audience_mismatch' },
     { name: 'issuer with a trailing slash', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ iss: `${gh().issuer}/` })), status: 401, reason: 'issuer_unknown' },
     { name: 'issuer in another case', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ iss: gh().issuer.toUpperCase() })), status: 401, reason: 'issuer_unknown' },
-    { name: 'non-string subject', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: 12345 })), status: 401, reason: 'claim_invalid' },
-    { name: 'missing subject', good: () => sign(header(), claims()), bad: () => sign(header(), without('sub')), status: 401, reason: 'claim_invalid' },
-    { name: 'subject over 255 characters', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: `repo:acme/app:ref:refs/heads/${'m'.repeat(250)}` })), status: 401, reason: 'claim_invalid' },
+    { name: 'non-string subject', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: 12345 })), status: 401, reason: 'token_claim_invalid' },
+    { name: 'missing subject', good: () => sign(header(), claims()), bad: () => sign(header(), without('sub')), status: 401, reason: 'token_claim_invalid' },
+    { name: 'subject over 255 characters', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: `repo:acme/app:ref:refs/heads/${'m'.repeat(250)}` })), status: 401, reason: 'token_claim_invalid' },
     { name: 'unicode look-alike in the subject', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: 'repo:acme/\u0430pp:ref:refs/heads/main' })), status: 403, reason: 'no_identity_matched' },
     { name: 'glob metacharacters in the subject', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: 'repo:acme/*:ref:refs/heads/main' })), status: 403, reason: 'no_identity_matched' },
     { name: 'regex metacharacters in the subject', good: () => sign(header(), claims()), bad: () => sign(header(), claims({ sub: 'repo:acme/.*:ref:refs/heads/main' })), status: 403, reason: 'no_identity_matched' },
@@ -215,7 +215,7 @@ describe('hostile tokens through the real server', () => {
     })),
     { name: 'typ that is not a string', good: () => sign(header({ typ: undefined }), claims()), bad: () => sign(header({ typ: ['JWT'] }), claims()), status: 401, reason: 'token_type_invalid' },
     { name: 'typ id_token+jwt accepted, at+jwt not', good: () => sign(header({ typ: 'id_token+jwt' }), claims()), bad: () => sign(header({ typ: 'at+jwt' }), claims()), status: 401, reason: 'token_type_invalid' },
-    { name: 'missing iat', good: () => sign(header(), claims()), bad: () => sign(header(), without('iat')), status: 401, reason: 'claim_invalid' },
+    { name: 'missing iat', good: () => sign(header(), claims()), bad: () => sign(header(), without('iat')), status: 401, reason: 'token_claim_invalid' },
     ...['\n', '\r\n', '\t', '\0', '\x1b', '\x7f', '\x85', '\u2028', '\u2029'].flatMap((char): Row[] => [
       {
         // A `*` pattern identity (app-any-branch) used to match this and mint.
@@ -224,14 +224,14 @@ describe('hostile tokens through the real server', () => {
         bad: () => sign(header(), claims({ sub: `repo:acme/app:ref:refs/heads/feature${char}` })),
         bothKeys: ['AWS_READONLY'],
         status: 401,
-        reason: 'claim_invalid',
+        reason: 'token_claim_invalid',
       },
       {
         name: `matched claim (repository_id) holding ${JSON.stringify(char)}`,
         good: () => sign(header(), claims()),
         bad: () => sign(header(), claims({ repository_id: `123456789${char}` })),
         status: 401,
-        reason: 'claim_invalid',
+        reason: 'token_claim_invalid',
       },
     ]),
     ...['\n', '\u2028'].map((char): Row => ({
@@ -240,7 +240,7 @@ describe('hostile tokens through the real server', () => {
       bad: () => sign(header(), claims({ sub: TEMPLATE_SUBJECT, actor: `octo${char}cat` })),
       bothKeys: ['AWS_READONLY'],
       status: 401,
-      reason: 'claim_invalid',
+      reason: 'token_claim_invalid',
     })),
     {
       name: 'a lone surrogate in the subject',
@@ -249,7 +249,7 @@ describe('hostile tokens through the real server', () => {
       bad: () => sign(header(), claims({ sub: 'repo:acme/app:ref:refs/heads/feature\ud800' })),
       bothKeys: ['AWS_READONLY'],
       status: 401,
-      reason: 'claim_invalid',
+      reason: 'token_claim_invalid',
     },
     ...(['header', 'payload'] as const).map((part): Row => ({
       // 5,000 levels fit in 16 KiB and overflow the stack of anything that recurses (JSON.stringify does at about 5,000).

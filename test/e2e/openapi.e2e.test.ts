@@ -183,7 +183,7 @@ describe('the real server answers as its OpenAPI document says', () => {
       record(await mint('expired', { keys: ['AWS_DEPLOY'] }, await token({}, { iat: now - 900, expiresIn: 300 })), 401, 'token_expired');
       record(await mint('not yet valid', { keys: ['AWS_DEPLOY'] }, await token({}, { notBefore: now + 900 })), 401, 'token_not_yet_valid');
       record(await mint('audience', { keys: ['AWS_DEPLOY'] }, await token({ aud: 'https://elsewhere.example.com' })), 401, 'audience_mismatch');
-      record(await mint('no sub', { keys: ['AWS_DEPLOY'] }, await token({ sub: undefined })), 401, 'claim_invalid');
+      record(await mint('no sub', { keys: ['AWS_DEPLOY'] }, await token({ sub: undefined })), 401, 'token_claim_invalid');
       record(await mint('stranger', { keys: ['AWS_DEPLOY'] }, await token({ sub: 'repo:evil/app:ref:refs/heads/main' })), 403, 'no_identity_matched');
       record(await mint('claim template, positive control', { keys: ['AWS_READONLY'] }, await token()), 200);
       record(await mint('claim a template needs is missing', { keys: ['AWS_READONLY'] }, await token({ run_id: undefined })), 403, 'claim_value_invalid');

@@ -101,11 +101,11 @@ describe('Broker request semantics', () => {
       { ctx: { groups: 'ci\t' } },
       { sub: 'repo:acme/tool:ref:refs/heads/dev\n' },
     ]) {
-      expect(await outcomeOf(broker.mint(request(await issuer.githubToken({ ...matching, ...flawed }), { keys: ['A'] })))).toBe('claim_invalid');
-      expect(await outcomeOf(broker.listKeys(request(await issuer.githubToken({ ...matching, ...flawed }), {})))).toBe('claim_invalid');
+      expect(await outcomeOf(broker.mint(request(await issuer.githubToken({ ...matching, ...flawed }), { keys: ['A'] })))).toBe('token_claim_invalid');
+      expect(await outcomeOf(broker.listKeys(request(await issuer.githubToken({ ...matching, ...flawed }), {})))).toBe('token_claim_invalid');
     }
     // A token of this IdP is checked on these claims even when its subject is another identity's.
-    expect(await outcomeOf(broker.mint(request(await issuer.githubToken({ actor: 'x\0' }), { keys: ['A'] })))).toBe('claim_invalid');
+    expect(await outcomeOf(broker.mint(request(await issuer.githubToken({ actor: 'x\0' }), { keys: ['A'] })))).toBe('token_claim_invalid');
     // Claims nothing matches on may hold anything (a multi-line postal address).
     expect(Object.keys(await broker.mint(request(await issuer.githubToken({ address: 'line 1\nline 2' }), { keys: ['A'] })))).toEqual(['A']);
     expect(calls).toHaveLength(2);

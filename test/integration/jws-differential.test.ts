@@ -240,15 +240,15 @@ describe('TokenVerifier claim checks agree with jose jwtVerify', () => {
       if (code === 'ERR_JWT_EXPIRED') return 'token_expired';
       if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
         if (claim === 'aud') return 'audience_mismatch';
-        if (reason === 'invalid' || reason === 'missing') return 'claim_invalid';
+        if (reason === 'invalid' || reason === 'missing') return 'token_claim_invalid';
         if (claim === 'nbf') return 'token_not_yet_valid';
-        return 'claim_invalid';
+        return 'token_claim_invalid';
       }
       return `jose:${code}`;
     }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255) return 'claim_invalid';
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255) return 'token_claim_invalid';
     if (payload.iat! > NOW + SKEW) return 'token_not_yet_valid';
-    if (payload.exp! - payload.iat! > MAX_LIFETIME + SKEW) return 'claim_invalid';
+    if (payload.exp! - payload.iat! > MAX_LIFETIME + SKEW) return 'token_claim_invalid';
     return 'ok';
   }
 
@@ -291,7 +291,7 @@ describe('TokenVerifier claim checks agree with jose jwtVerify', () => {
     }
     // The corpus reaches acceptance and every claim failure, not only one of them.
     expect(outcomes.get('ok')).toBeGreaterThan(20);
-    for (const reason of ['token_expired', 'token_not_yet_valid', 'claim_invalid', ...(anyAudience ? [] : ['audience_mismatch'])]) {
+    for (const reason of ['token_expired', 'token_not_yet_valid', 'token_claim_invalid', ...(anyAudience ? [] : ['audience_mismatch'])]) {
       expect({ reason, seen: (outcomes.get(reason) ?? 0) > 0 }).toEqual({ reason, seen: true });
     }
   });

@@ -139,14 +139,14 @@ describe('TokenVerifier against a real issuer', () => {
     const claims = issuer.githubClaims();
     await expect(verifier().verify(await issuer.sign(claims))).resolves.toBeDefined();
     // `undefined` removes the claim the issuer would add.
-    expect(await outcomeOf(verifier().verify(await issuer.sign({ ...claims, iat: undefined })))).toBe('claim_invalid');
-    expect(await outcomeOf(verifier().verify(await issuer.sign({ ...claims, iat: null })))).toBe('claim_invalid');
+    expect(await outcomeOf(verifier().verify(await issuer.sign({ ...claims, iat: undefined })))).toBe('token_claim_invalid');
+    expect(await outcomeOf(verifier().verify(await issuer.sign({ ...claims, iat: null })))).toBe('token_claim_invalid');
   });
 
   it.each(['\n', '\r', '\t', '\0', '\x1b', '\x7f', '\x85', '\u2028', '\u2029', '\ud800'])('refuses a subject holding %j as an invalid claim', async (char) => {
     await expect(verifier().verify(await issuer.githubToken({ sub: 'repo:acme/app:ref:refs/heads/main' }))).resolves.toBeDefined();
     for (const sub of [`repo:acme/app:ref:refs/heads/main${char}`, `repo:acme/app${char}:ref:refs/heads/main`, `${char}repo:acme/app:ref:refs/heads/main`]) {
-      expect(await outcomeOf(verifier().verify(await issuer.githubToken({ sub })))).toBe('claim_invalid');
+      expect(await outcomeOf(verifier().verify(await issuer.githubToken({ sub })))).toBe('token_claim_invalid');
     }
   });
 
