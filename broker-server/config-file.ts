@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pickConfigFile } from '../broker-core/config/config-dir';
 
@@ -21,10 +21,23 @@ export function resolveConfigPath(path: string): string {
 
 /**
  * Which config the environment names for the server: `VOIDKEY_CONFIG` or Voidkey's
- * `CONFIG_DIR`. Both set (and different) is refused rather than guessed.
+ * `CONFIG_DIR`. Both set is fine when they name the same config (a file and the folder
+ * holding it, as deployments that set both for Voidkey and for this broker do); two
+ * different configs are refused rather than guessed.
  */
 export function configPathFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   const { VOIDKEY_CONFIG: file, CONFIG_DIR: dir } = env;
-  if (file && dir && file !== dir) throw new Error('set VOIDKEY_CONFIG or CONFIG_DIR, not both');
+  if (file && dir && file !== dir && configFileOf(file) !== configFileOf(dir)) {
+    throw new Error('VOIDKEY_CONFIG and CONFIG_DIR name different configs: set one of them');
+  }
   return file || dir || undefined;
+}
+
+/** The real path of the config a file or folder names, or the text itself when it cannot be read (the loader says why). */
+function configFileOf(path: string): string {
+  try {
+    return realpathSync(resolveConfigPath(path));
+  } catch {
+    return path;
+  }
 }

@@ -96,7 +96,7 @@ describe('the broker serves Voidkey configs', () => {
     const one = folderWith({ 'config.yaml': SANDBOX });
     const both = spawnSync(process.execPath, [SERVER_ENTRY, '--port', '0'], { env: { PATH: process.env.PATH ?? '', CONFIG_DIR: one, VOIDKEY_CONFIG: join(two, 'a.yaml') }, encoding: 'utf8', timeout: 20_000 });
     expect(both.status).toBe(2);
-    expect(both.stderr).toContain('set VOIDKEY_CONFIG or CONFIG_DIR, not both');
+    expect(both.stderr).toContain('VOIDKEY_CONFIG and CONFIG_DIR name different configs: set one of them');
   });
 });
 
