@@ -185,6 +185,8 @@ function locator(source: PolicySource): (byteOffset: number | undefined, message
     const before = source.text.slice(0, offset);
     const line = before.split('\n').length;
     const column = offset - before.lastIndexOf('\n');
-    return { file: source.file, line, column, message: help ? `${message} (${help})` : message };
+    // Cedar names policies of one file policy0, policy1…: the location says which one better.
+    const text = message.replace(/^for policy `policy\d+`, /, '');
+    return { file: source.file, line, column, message: help ? `${text} (${help})` : text };
   };
 }

@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli } from '../../sandbox/broker-process';
 import { startPdpEmulator, type PdpEmulator } from '../../sandbox/pdp-emulator';
 import type { PolicyAudit } from '../../broker-core';
 import { mintAt, startSandbox, type Sandbox } from './sandbox';
@@ -77,7 +78,10 @@ describe('an active Cedar policy set', () => {
     dir = mkdtempSync(join(tmpdir(), 'voidkey-policy-'));
     writeFileSync(join(dir, 'active.cedar'), NO_PII_FOR_PULL_REQUESTS);
     writeFileSync(join(dir, 'candidate.cedar'), NO_PII_FOR_PULL_REQUESTS + SHORT_FOR_FORKS.replace('"pull_request_target"', '"push"'));
-    sandbox = await startSandbox({ transformConfig: withPolicy(`  active: ${join(dir, 'active.cedar')}\n  observe: ${join(dir, 'candidate.cedar')}\n`) });
+    sandbox = await startSandbox({
+      transformConfig: (config) =>
+        withPolicy(`  active: ${join(dir, 'active.cedar')}\n  observe: ${join(dir, 'candidate.cedar')}\n`)(config).replace('clientIdps:', `server:\n  audit:\n    file: ${join(dir, 'audit.jsonl')}\nclientIdps:`),
+    });
   });
   afterAll(() => sandbox.close());
 
@@ -151,6 +155,55 @@ describe('an active Cedar policy set', () => {
     expect(await metric(sandbox, 'voidkey_policy_disagreements_total')).toBe(before + 1);
   });
 
+  it('voidkey policy replay: a candidate that changes nothing exits 0; one that denies more lists each request and exits 7', async () => {
+    // Recorded traffic: a push and a pull request minting AWS_DEPLOY (both allowed today).
+    const push = await mintAt(sandbox.broker.url, await pushToken(sandbox), ['AWS_DEPLOY']);
+    const pr = await mintAt(sandbox.broker.url, await prToken(sandbox), ['AWS_DEPLOY']);
+    expect([push.status, pr.status]).toEqual([200, 200]);
+    const audit = join(dir, 'audit.jsonl');
+    await waitFor(() => readFileSync(audit, 'utf8').includes(pr.requestId!));
+
+    const same = await runCli(['policy', 'replay', '--config', sandbox.broker.configPath, '--policies', join(dir, 'active.cedar'), audit]);
+    expect(same.stderr).toBe('');
+    expect(same.stdout).toMatch(/0 newly denied, 0 newly allowed/);
+    expect(same.code).toBe(0);
+
+    const stricter = join(dir, 'stricter.cedar');
+    writeFileSync(stricter, `${NO_PII_FOR_PULL_REQUESTS}@id("no-prod-for-pull-requests")\nforbid (principal, action, resource == Voidkey::Key::"AWS_DEPLOY") when { principal.hasTag("event_name") && principal.getTag("event_name") == "pull_request" };\n`);
+    const changed = await runCli(['policy', 'replay', '--config', sandbox.broker.configPath, '--policies', stricter, audit]);
+    expect(changed.code).toBe(7);
+    expect(changed.stdout).toMatch(/[1-9]\d* newly denied, 0 newly allowed/);
+    const row = changed.stdout.split('\n').find((line) => line.includes(pr.requestId!));
+    expect(row).toMatch(/newly denied\s+\S+\s+repo:acme\/app:pull_request\s+AWS_DEPLOY\s+no-prod-for-pull-requests/);
+    expect(changed.stdout).not.toContain(push.requestId!);
+
+    // Looser: without the pii rule, the recorded pull-request denials of ARTIFACTS become allowed.
+    const looser = await runCli(['policy', 'replay', '--config', sandbox.broker.configPath, '--policies', join(dir, 'candidate.cedar').replace('candidate', 'empty'), audit].map((a) => a));
+    expect(looser.code).toBe(2);
+    writeFileSync(join(dir, 'empty.cedar'), '');
+    const allowedNow = await runCli(['policy', 'replay', '--config', sandbox.broker.configPath, '--policies', join(dir, 'empty.cedar'), audit]);
+    expect(allowedNow.code).toBe(7);
+    expect(allowedNow.stdout).toMatch(/0 newly denied, [1-9]\d* newly allowed/);
+    expect(allowedNow.stdout).toMatch(/newly allowed\s+\S+\s+repo:acme\/app:pull_request\s+ARTIFACTS/);
+  });
+
+  it('voidkey policy validate and config validate report a policy error with file:line:col (a valid set passes)', async () => {
+    const good = await runCli(['policy', 'validate', join(dir, 'active.cedar')]);
+    expect(good.code).toBe(0);
+    const bad = join(dir, 'bad.cedar');
+    writeFileSync(bad, 'forbid (principal, action, resource)\nwhen { resource.owner == "x" };\n');
+    const refused = await runCli(['policy', 'validate', bad]);
+    expect(refused.code).toBe(7);
+    expect(refused.stdout).toContain(`${bad}:2:8: attribute \`owner\` on entity type \`Voidkey::Key\` not found`);
+
+    expect((await runCli(['config', 'validate', sandbox.broker.configPath])).code).toBe(0);
+    const config = join(dir, 'config-bad-policy.yaml');
+    writeFileSync(config, readFileSync(sandbox.broker.configPath, 'utf8').replace(join(dir, 'active.cedar'), bad));
+    const invalid = await runCli(['config', 'validate', config]);
+    expect(invalid.code).toBe(7);
+    expect(invalid.stdout + invalid.stderr).toContain(`${bad}:2:8:`);
+  });
+
   it('carries the active and observe versions on /readyz', async () => {
     const body = (await (await fetch(`${sandbox.broker.url}/readyz`)).json()) as { policy: { active: string; observe: string } };
     expect(body.policy.active).toMatch(/^[0-9a-f]{64}$/);
@@ -181,7 +234,7 @@ describe('reloading policies with the config (SIGHUP)', () => {
       writeFileSync(file, NO_PII_FOR_PULL_REQUESTS + 'forbid (principal, action, resource) when { principal.team == "x" };\n');
       sandbox.broker.child.kill('SIGHUP');
       await waitFor(() => sandbox.broker.output().includes('config reload refused'));
-      expect(sandbox.broker.output()).toContain(`${file}:7:45: for policy`);
+      expect(sandbox.broker.output()).toContain(`${file}:7:45: attribute`);
       expect(sandbox.broker.output()).toMatch(/attribute `team` on entity type `Voidkey::Caller` not found/);
       expect(await version()).toBe(second);
       expect((await mintAt(sandbox.broker.url, await prToken(sandbox), ['ARTIFACTS'])).status).toBe(200);
