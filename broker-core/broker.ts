@@ -272,7 +272,7 @@ export class Broker {
     const sourceIp = policySourceIp(request.client.address);
     const outcome = await guard.check(
       { idp: verified.idp.name, subject: verified.subject, identities: match.identities.map((identity) => identity.name), tags: claimTags(verified.claims) },
-      { keys: items.map((item) => item.granted.name), ...(sourceIp === undefined ? {} : { sourceIp }), now: Math.floor(this.deps.clock() / 1000) },
+      { keys: items.map((item) => item.granted.name), ...(sourceIp === undefined ? {} : { sourceIp }), ...timeContext(this.deps.clock()) },
       items.map((item) => ({
         resource: {
           key: item.granted.name,
@@ -472,6 +472,11 @@ function checkRequestShape(request: MintRequest): void {
   if (request.all !== true && request.keys!.length === 0) {
     throw new RequestInvalid("'keys' is empty: name at least one key, or set 'all': true");
   }
+}
+
+function timeContext(ms: number): { now: number; utcHour: number; utcWeekday: number } {
+  const date = new Date(ms);
+  return { now: Math.floor(ms / 1000), utcHour: date.getUTCHours(), utcWeekday: date.getUTCDay() === 0 ? 7 : date.getUTCDay() };
 }
 
 function boundsFor(provider: ProviderEntry, key: KeyConfig): DurationBounds {

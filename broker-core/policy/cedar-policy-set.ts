@@ -172,6 +172,8 @@ function cedarContext(context: PolicyQuery['context']): CedarWasm.Context {
     durationSeconds: context.durationSeconds,
     keys: [...context.keys],
     now: context.now,
+    utcHour: context.utcHour,
+    utcWeekday: context.utcWeekday,
     ...(context.sourceIp === undefined ? {} : { sourceIp: { __extn: { fn: 'ip', arg: context.sourceIp } } }),
   };
 }

@@ -28,6 +28,9 @@ export interface PolicyContext {
   readonly sourceIp?: string;
   /** Seconds since the epoch. */
   readonly now: number;
+  /** The hour (0-23) and ISO weekday (1 = Monday … 7 = Sunday) of `now` in UTC: Cedar has no division. */
+  readonly utcHour: number;
+  readonly utcWeekday: number;
 }
 
 export interface PolicyQuery {
