@@ -204,6 +204,14 @@ describe('an active Cedar policy set', () => {
     expect(invalid.stdout + invalid.stderr).toContain(`${bad}:2:8:`);
   });
 
+  it('voidkey config explain names the policies that could deny each granted key', async () => {
+    const claims = JSON.stringify({ iss: sandbox.github.issuer, sub: 'repo:acme/app:pull_request', repository_id: '123456789', event_name: 'pull_request' });
+    const explained = await runCli(['config', 'explain', sandbox.broker.configPath, '--claims', claims]);
+    expect(explained.code).toBe(0);
+    const line = explained.stdout.split('\n').find((l) => l.trim().startsWith('ARTIFACTS'));
+    expect(line).toContain('policies that could deny it: no-pii-for-pull-requests; observe: no-pii-for-pull-requests, fifteen-minutes-for-forks');
+  });
+
   it('carries the active and observe versions on /readyz', async () => {
     const body = (await (await fetch(`${sandbox.broker.url}/readyz`)).json()) as { policy: { active: string; observe: string } };
     expect(body.policy.active).toMatch(/^[0-9a-f]{64}$/);
