@@ -145,9 +145,8 @@ function decideSafely(decider: PolicyDecider, query: PolicyQuery): PolicyVerdict
 
 /** The token's string claims, as Cedar entity tags (other claim types are not tags). */
 export function claimTags(claims: Readonly<JWTPayload>): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const [name, value] of Object.entries(claims)) if (typeof value === 'string') tags[name] = value;
-  return tags;
+  // fromEntries defines own properties: a claim named __proto__ stays a tag, never a prototype.
+  return Object.fromEntries(Object.entries(claims).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
 }
 
 /** A client address Cedar's ip() accepts, or undefined (IPv4-mapped IPv6 is shown as IPv4). */

@@ -5,7 +5,7 @@ import { ConfigError } from '../config/config-error';
 import { providerDescriptors } from '../../providers/descriptors';
 import { CedarPolicySet, PolicySetError } from './cedar-policy-set';
 import { VOIDKEY_CEDAR_SCHEMA } from './cedar-schema';
-import { PolicyGuard } from './policy-guard';
+import { claimTags, PolicyGuard } from './policy-guard';
 import type { PolicyDecider, PolicyQuery } from './policy-decider';
 
 const query = (tags: Record<string, string>, durationSeconds = 900): PolicyQuery => ({
@@ -52,6 +52,28 @@ describe('CedarPolicySet', () => {
   it('maps spans after multi-byte characters to the right column', () => {
     const text = '// “quotes” ünïcödé\nforbid (principal, action, resource) when { resource.owner == "x" };\n';
     expect(() => new CedarPolicySet('t', [{ file: 'u.cedar', text }])).toThrow(/u\.cedar:2:45:/);
+  });
+});
+
+describe('claimTags', () => {
+  it('keeps string claims only, and a claim named __proto__ as an own tag', () => {
+    const claims = JSON.parse('{"sub":"s","n":1,"b":true,"l":["x"],"__proto__":"evil"}') as Record<string, unknown>;
+    const tags = claimTags(claims);
+    expect(Object.keys(tags).sort()).toEqual(['__proto__', 'sub']);
+    expect(Object.getPrototypeOf(tags)).toBe(Object.prototype);
+    const set = new CedarPolicySet('t', [{ file: 'p.cedar', text: '@id("proto")\nforbid (principal, action, resource) when { principal.hasTag("__proto__") && principal.getTag("__proto__") == "evil" };\n' }]);
+    const q = query(tags);
+    expect(set.decide(q).decision).toBe('deny');
+    expect(set.decide(query(claimTags({ sub: 's', __proto__x: 'evil' }))).decision).toBe('allow');
+  });
+});
+
+describe('a permit policy', () => {
+  it('loads with a policy_permit_no_effect warning (a forbid-only set has none)', () => {
+    const forbid = 'forbid (principal, action, resource) when { context.durationSeconds > 3600 };\n';
+    expect(new CedarPolicySet('t', [{ file: 'f.cedar', text: forbid }]).warnings).toEqual([]);
+    const set = new CedarPolicySet('t', [{ file: 'p.cedar', text: `${forbid}@id("extra")\npermit (principal, action, resource);\n` }]);
+    expect(set.warnings).toEqual([expect.objectContaining({ file: 'p.cedar', line: 2, code: 'policy_permit_no_effect', message: expect.stringContaining("permit policy 'extra' has no effect") })]);
   });
 });
 

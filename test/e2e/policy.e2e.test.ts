@@ -132,6 +132,13 @@ describe('an active Cedar policy set', () => {
     expect(await keys(await prToken(sandbox))).toEqual(['AWS_DEPLOY']);
   });
 
+  it('voidkey whoami (the real CLI) lists only the keys the policies allow', async () => {
+    const whoami = async (token: string) =>
+      JSON.parse((await runCli(['whoami', '--json'], { env: { VOIDKEY_BROKER_URL: sandbox.broker.url, VOIDKEY_OIDC_TOKEN: token } })).stdout) as { keys: string[] };
+    expect((await whoami(await pushToken(sandbox))).keys.sort()).toEqual(['ARTIFACTS', 'AWS_DEPLOY', 'AWS_READONLY']);
+    expect((await whoami(await prToken(sandbox))).keys).toEqual(['AWS_DEPLOY']);
+  });
+
   it('observe mode: the candidate is recorded and counted, never changes an answer', async () => {
     const before = await metric(sandbox, 'voidkey_policy_disagreements_total');
     const observeDenyBefore = await metric(sandbox, 'voidkey_policy_decisions_total{set="observe",decision="deny"}');
