@@ -302,6 +302,35 @@ describe('an external AuthZEN PDP', () => {
     expect(denied.body.error).toBe('policy_denied');
   });
 
+  it('GET /credentials/keys asks the PDP too and fails closed with it', async () => {
+    const token = await pushToken(sandbox);
+    const keys = () => fetch(`${sandbox.broker.url}/credentials/keys`, { headers: { authorization: `Bearer ${token}` } });
+    pdp.decide = (body) => body.resource.id !== 'ARTIFACTS';
+    const listed = await keys();
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as { keys: Array<{ name: string }> }).keys.map((k) => k.name).sort()).toEqual(['AWS_DEPLOY', 'AWS_READONLY']);
+    pdp.fail('status-500');
+    const failed = await keys();
+    expect(failed.status).toBe(503);
+    expect(((await failed.json()) as { error: string }).error).toBe('policy_unavailable');
+  });
+
+  it('an unreachable PDP (connection refused) fails closed too', async () => {
+    const closed = await startPdpEmulator();
+    const url = closed.url;
+    await closed.close();
+    await sandbox.restartBroker(sandbox.config.replace(pdp.url, url));
+    try {
+      const response = await mintAt<{ error: string }>(sandbox.broker.url, await pushToken(sandbox), ['AWS_DEPLOY']);
+      expect(response.status).toBe(503);
+      expect(response.body.error).toBe('policy_unavailable');
+    } finally {
+      await sandbox.restartBroker(sandbox.config);
+    }
+    // Control: the configured PDP answers again after the restart.
+    expect((await mintAt(sandbox.broker.url, await pushToken(sandbox), ['AWS_DEPLOY'])).status).toBe(200);
+  });
+
   it.each(['timeout', 'status-500', 'unparsable', 'non-boolean'] as const)('fails closed on %s: 503 policy_unavailable, nothing minted', async (fault) => {
     const awsCalls = sandbox.aws.calls;
     expect((await mintAt(sandbox.broker.url, await pushToken(sandbox), ['AWS_DEPLOY'])).status).toBe(200);
