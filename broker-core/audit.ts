@@ -1,3 +1,5 @@
+import type { PolicyAudit } from './policy/policy-guard';
+
 /** One event per request: allowed, denied or failed. Never a token, never a secret. */
 export interface AuditEvent {
   readonly time: string;
@@ -17,6 +19,11 @@ export interface AuditEvent {
   /** Minted but not delivered (decision 3: another key failed). */
   readonly undelivered: readonly AuditedCredential[];
   readonly failures?: Readonly<Record<string, { reason: string; detail?: string }>>;
+  /**
+   * The policy step (docs/policy.md): each set's version and per-key verdict (determining
+   * and errored policy ids), and the claims and context a replay needs.
+   */
+  readonly policy?: PolicyAudit;
   /** SHA-256 (hex) of the presented token. */
   readonly tokenSha256?: string;
   readonly client: { readonly address?: string; readonly userAgent?: string };

@@ -5,6 +5,7 @@ import { BrokerTokenSource } from './broker-auth/broker-token-source';
 import { checkBrokerToken, type BrokerTokenExpectations } from './broker-auth/check-broker-token';
 import { BrokerTokenVerifier } from './broker-auth/verify-broker-token';
 import type { Clock } from './clock';
+import type { LoadedPolicies } from './config/load-policies';
 import type { AccessProviderConfig, BrokerConfig, KeyConfig } from './config/types';
 import {
   BrokerAuthFailed,
@@ -21,6 +22,8 @@ import {
 import type { HttpClient } from './http';
 import { claimWithControlCharacter } from './identity/claim-text';
 import { IdentityMatcher, type GrantedKey, type MatchResult } from './identity/identity-matcher';
+import { AuthzenPdp } from './policy/authzen-pdp';
+import { claimTags, PolicyGuard, policySourceIp, type PolicyAudit, type PolicyObserver } from './policy/policy-guard';
 import type { KeySetObserver } from './token/key-set-cache';
 import { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
 
@@ -82,7 +85,7 @@ export interface KeysResponse {
   readonly keys: readonly KeyDescription[];
 }
 
-export interface BrokerObserver extends KeySetObserver {
+export interface BrokerObserver extends KeySetObserver, PolicyObserver {
   requestCompleted?(action: 'mint' | 'list-keys', outcome: AuditEvent['outcome'], reason: string, seconds: number): void;
   providerCall?(provider: string, type: string, outcome: 'ok' | string, seconds: number): void;
   brokerTokenRequested?(outcome: 'ok' | 'error'): void;
@@ -96,6 +99,8 @@ export interface BrokerDependencies {
   readonly observer?: BrokerObserver;
   /** Reads secret files named in the config (brokerIdp.clientSecretFile, privateKeyFile). */
   readonly readFile?: (path: string) => string;
+  /** The config's policy sets, parsed at load (LoadedConfig.policies); required when it has `policy.active`. */
+  readonly policies?: LoadedPolicies;
 }
 
 interface ProviderEntry {
@@ -114,7 +119,7 @@ const DENIALS = new Set<string>([
   'ERR_REQUEST_INVALID', 'ERR_DURATION_INVALID', 'ERR_IDP_MISMATCH', 'ERR_TOKEN_MISSING', 'ERR_TOKEN_MALFORMED',
   'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_ISSUER_UNKNOWN', 'ERR_TOKEN_ALG_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND',
   'ERR_TOKEN_SIGNATURE_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_AUDIENCE_MISMATCH',
-  'ERR_TOKEN_CLAIM_INVALID', 'ERR_TOKEN_TYPE_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID',
+  'ERR_TOKEN_CLAIM_INVALID', 'ERR_TOKEN_TYPE_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID', 'ERR_POLICY_DENIED',
 ]);
 
 /**
@@ -130,6 +135,8 @@ export class Broker {
   private readonly brokerTokenVerifiers = new Map<string, BrokerTokenVerifier>();
   /** Every key name the config defines: a request for more distinct keys cannot be granted. */
   private readonly keyNames: ReadonlySet<string>;
+  /** The policy step; absent without a `policy:` section (no cost on the mint path then). */
+  readonly policy?: PolicyGuard;
 
   constructor(
     readonly config: BrokerConfig,
@@ -143,6 +150,17 @@ export class Broker {
       if (!factory) throw new Error(`no access provider implements type '${providerConfig.type}'`);
       const instance = factory.create(providerConfig, { settings: config.settings, http: deps.http });
       this.providers.set(providerConfig.name, { config: providerConfig, factory, instance });
+    }
+    if (config.policy) {
+      // Fail closed: a config that names an active set never runs without it.
+      if (config.policy.active !== undefined && !deps.policies?.active) throw new Error('policy.active is configured but its policy set was not loaded');
+      this.policy = new PolicyGuard({
+        active: deps.policies?.active,
+        observe: deps.policies?.observe,
+        observeProblem: deps.policies?.observeProblem,
+        pdp: config.policy.pdp ? new AuthzenPdp(config.policy.pdp, deps.http) : undefined,
+        observer: deps.observer,
+      });
     }
     if (config.brokerIdp) {
       this.brokerTokens = new BrokerTokenSource({
@@ -187,6 +205,10 @@ export class Broker {
       const match = this.authorise(verified);
       trail.matched(match);
       const plans = this.plan(match, request, trail);
+      if (this.policy) {
+        const { denied, audit } = await this.checkPolicy(this.policy, plans, verified, match, request, trail);
+        if (denied.length > 0) throw PolicyGuard.denial(denied, audit);
+      }
       const response = await this.mintAll(plans, verified, request, trail);
       this.finish(trail, started, 'allowed');
       return response;
@@ -206,7 +228,19 @@ export class Broker {
       // A token no identity matches is refused here as it is by mint (403, audited as denied).
       const match = this.authorise(verified);
       trail.matched(match);
-      const keys = [...match.keys.values()].map((granted) => {
+      let grants = [...match.keys.values()];
+      if (this.policy) {
+        // The keys the policies allow: each as it would be minted with its default duration.
+        const items = grants.map((granted) => {
+          const provider = this.providers.get(granted.key.provider)!;
+          return { granted, provider, durationSeconds: boundsFor(provider, granted.key).default };
+        });
+        const { denied } = await this.checkPolicy(this.policy, items, verified, match, request, trail);
+        const hidden = new Set(denied);
+        grants = grants.filter((granted) => !hidden.has(granted.name));
+        trail.listed(grants.map((granted) => granted.name));
+      }
+      const keys = grants.map((granted) => {
         const provider = this.providers.get(granted.key.provider)!;
         return {
           name: granted.name,
@@ -224,6 +258,35 @@ export class Broker {
       this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
       throw error;
     }
+  }
+
+  /** The policy step: every key of the request, decided before any is minted; recorded on the trail. */
+  private async checkPolicy(
+    guard: PolicyGuard,
+    items: ReadonlyArray<Pick<Plan, 'granted' | 'provider' | 'durationSeconds'>>,
+    verified: VerifiedToken,
+    match: MatchResult,
+    request: Pick<MintRequest, 'client'>,
+    trail: Trail,
+  ): Promise<{ denied: readonly string[]; audit: PolicyAudit }> {
+    const sourceIp = policySourceIp(request.client.address);
+    const outcome = await guard.check(
+      { idp: verified.idp.name, subject: verified.subject, identities: match.identities.map((identity) => identity.name), tags: claimTags(verified.claims) },
+      { keys: items.map((item) => item.granted.name), ...(sourceIp === undefined ? {} : { sourceIp }), ...timeContext(this.deps.clock()) },
+      items.map((item) => ({
+        resource: {
+          key: item.granted.name,
+          provider: item.provider.config.name,
+          providerType: item.provider.config.type,
+          identity: item.granted.identity.name,
+          tags: item.granted.key.tags ?? {},
+        },
+        durationSeconds: item.durationSeconds,
+      })),
+    );
+    trail.policy = outcome.audit;
+    if (outcome.error) throw outcome.error;
+    return outcome;
   }
 
   /**
@@ -411,6 +474,11 @@ function checkRequestShape(request: MintRequest): void {
   }
 }
 
+function timeContext(ms: number): { now: number; utcHour: number; utcWeekday: number } {
+  const date = new Date(ms);
+  return { now: Math.floor(ms / 1000), utcHour: date.getUTCHours(), utcWeekday: date.getUTCDay() === 0 ? 7 : date.getUTCDay() };
+}
+
 function boundsFor(provider: ProviderEntry, key: KeyConfig): DurationBounds {
   const bounds = provider.factory.durationBounds(provider.config, key);
   const fallback = typeof provider.config.defaultDuration === 'number' ? provider.config.defaultDuration : bounds.default;
@@ -428,11 +496,12 @@ class Trail {
   private idp?: string;
   private subject?: string;
   private identities?: string[];
-  private granted: string[] = [];
+  private granted: readonly string[] = [];
   private keysRequested: readonly string[];
   readonly issued: AuditedCredential[] = [];
   readonly undelivered: AuditedCredential[] = [];
   failures?: ReadonlyMap<string, BrokerError>;
+  policy?: PolicyAudit;
   private readonly tokenSha256?: string;
 
   constructor(
@@ -451,6 +520,11 @@ class Trail {
   matched(match: MatchResult): void {
     this.identities = match.identities.map((identity) => identity.name);
     this.granted = [...match.keys.keys()];
+  }
+
+  /** list-keys with policies: the keys shown are those the policies allow. */
+  listed(names: readonly string[]): void {
+    this.granted = names;
   }
 
   requested(names: readonly string[]): void {
@@ -474,6 +548,7 @@ class Trail {
       issued: this.issued,
       undelivered: this.undelivered,
       ...(failures ? { failures } : {}),
+      ...(this.policy ? { policy: this.policy } : {}),
       ...(this.tokenSha256 ? { tokenSha256: this.tokenSha256 } : {}),
       client: this.request.client,
       ...(error?.detail ? { detail: error.detail } : {}),

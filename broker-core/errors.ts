@@ -28,6 +28,8 @@ export const REASONS = {
   ERR_IDENTITY_NOT_MATCHED: 'no_identity_matched',
   ERR_KEY_NOT_PERMITTED: 'key_not_permitted',
   ERR_CLAIM_VALUE_INVALID: 'claim_value_invalid',
+  ERR_POLICY_DENIED: 'policy_denied',
+  ERR_POLICY_UNAVAILABLE: 'policy_unavailable',
   ERR_BROKER_AUTH_FAILED: 'broker_auth_failed',
   ERR_BROKER_AUTH_UNAVAILABLE: 'broker_auth_unavailable',
   ERR_BROKER_AUTH_TIMEOUT: 'broker_auth_timeout',
@@ -90,6 +92,8 @@ export class IdpTimeout extends BrokerError { readonly code = 'ERR_IDP_TIMEOUT';
 export class IdentityNotMatched extends BrokerError { readonly code = 'ERR_IDENTITY_NOT_MATCHED'; }
 export class KeyNotPermitted extends BrokerError { readonly code = 'ERR_KEY_NOT_PERMITTED'; }
 export class ClaimValueInvalid extends BrokerError { readonly code = 'ERR_CLAIM_VALUE_INVALID'; }
+export class PolicyDenied extends BrokerError { readonly code = 'ERR_POLICY_DENIED'; }
+export class PolicyUnavailable extends BrokerError { readonly code = 'ERR_POLICY_UNAVAILABLE'; }
 export class BrokerAuthFailed extends BrokerError { readonly code = 'ERR_BROKER_AUTH_FAILED'; }
 export class BrokerAuthUnavailable extends BrokerError { readonly code = 'ERR_BROKER_AUTH_UNAVAILABLE'; }
 export class BrokerAuthTimeout extends BrokerError { readonly code = 'ERR_BROKER_AUTH_TIMEOUT'; }

@@ -18,3 +18,8 @@ export * from './identity/glob';
 export * from './identity/identity-matcher';
 export { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
 export * from './audit-chain';
+export * from './config/load-policies';
+export * from './policy/policy-decider';
+export * from './policy/policy-guard';
+export * from './policy/authzen-pdp';
+export { CedarPolicySet, PolicySetError, policySetVersion, GRANTS_POLICY_ID, type PolicySource, type PolicyIssue, type PolicyInfo } from './policy/cedar-policy-set';

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Broker, formatIssue, systemClock, type LoadedConfig, type ProviderRegistry } from '../broker-core';
 import { builtInProviders } from '../providers';
 import { AuditLog } from './audit-log';
 import { loadConfig } from '../broker-core';
 import { createLogger, type Logger } from './logger';
-import { configPathFromEnv, resolveConfigPath } from './config-file';
+import { configPathFromEnv, readPolicyPath, resolveConfigPath } from './config-file';
 import { BrokerMetrics } from './metrics';
 import { NodeHttpClient } from './node-http-client';
 import { RateLimiter } from './rate-limiter';
@@ -65,7 +65,12 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const providers = options.providers ?? builtInProviders();
-  const load = () => loadConfig(source.read(), { fileName: source.name, env, providers });
+  // Policy files are read with the config, so a reload swaps both or neither.
+  const load = () => {
+    const text = source.read();
+    const base = source.name === 'VOIDKEY_CONFIG_YAML' ? process.cwd() : dirname(source.name);
+    return loadConfig(text, { fileName: source.name, env, providers, readPolicies: (path) => readPolicyPath(base, path) });
+  };
   const loaded = load();
   for (const warning of loaded.warnings) logger.warn({ config: formatIssue(warning), code: warning.code }, 'config warning');
 
@@ -81,12 +86,12 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
     logger,
     onWriteFailure: (sink) => metrics.auditWriteFailed(sink),
   });
-  const makeBroker = (config: LoadedConfig['config']) =>
-    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer, readFile: (path) => readFileSync(path, 'utf8') });
+  const makeBroker = ({ config, policies }: LoadedConfig) =>
+    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer, readFile: (path) => readFileSync(path, 'utf8'), policies });
   const makeLimiter = (config: LoadedConfig['config']) => (config.server?.rateLimit ? new RateLimiter(config.server.rateLimit) : undefined);
 
   const runtime: Runtime = {
-    broker: makeBroker(loaded.config),
+    broker: makeBroker(loaded),
     server: loaded.config.server ?? {},
     rateLimiter: makeLimiter(loaded.config),
     logger,
@@ -97,7 +102,7 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
     accepting: true,
     reload() {
       const next = load();
-      runtime.broker = makeBroker(next.config);
+      runtime.broker = makeBroker(next);
       runtime.server = next.config.server ?? {};
       runtime.rateLimiter = makeLimiter(next.config);
       for (const warning of next.warnings) logger.warn({ config: formatIssue(warning), code: warning.code }, 'config warning');

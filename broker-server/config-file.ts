@@ -1,5 +1,5 @@
-import { readdirSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { pickConfigFile } from '../broker-core/config/config-dir';
 
 /**
@@ -40,4 +40,22 @@ function configFileOf(path: string): string {
   } catch {
     return path;
   }
+}
+
+/**
+ * `policy.active`/`policy.observe`: a .cedar file, or a folder whose *.cedar files are read
+ * in name order; relative paths are relative to the config file's folder.
+ */
+export function readPolicyPath(base: string, path: string): Array<{ file: string; text: string }> {
+  const full = isAbsolute(path) ? path : join(base, path);
+  let stat;
+  try {
+    stat = statSync(full);
+  } catch (err) {
+    throw new Error(`${full}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (err as Error).message}`, { cause: err });
+  }
+  if (!stat.isDirectory()) return [{ file: full, text: readFileSync(full, 'utf8') }];
+  const names = readdirSync(full).filter((name) => name.endsWith('.cedar')).sort();
+  if (names.length === 0) throw new Error(`${full}: the folder holds no *.cedar file`);
+  return names.map((name) => ({ file: join(full, name), text: readFileSync(join(full, name), 'utf8') }));
 }

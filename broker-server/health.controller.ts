@@ -24,7 +24,7 @@ export class HealthController {
    * per cooldown: while a key set is failing, the last failure is reported.
    */
   @Get('readyz')
-  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: string; idps: Record<string, string>; audit: 'ok' | 'unwritable' }> {
+  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: string; idps: Record<string, string>; audit: 'ok' | 'unwritable'; policy?: Record<string, string> }> {
     const idps: Record<string, string> = {};
     await Promise.all(
       [...this.runtime.broker.verifier.keySets()].map(async ([name, keys]) => {
@@ -34,7 +34,8 @@ export class HealthController {
     const audit = this.runtime.audit.writable ? 'ok' : 'unwritable';
     const ready = this.runtime.accepting && audit === 'ok' && Object.values(idps).every((state) => state === 'ok');
     reply.status(ready ? 200 : 503);
-    return { status: ready ? 'ready' : this.runtime.accepting ? 'not_ready' : 'shutting_down', idps, audit };
+    const policy = this.runtime.broker.policy?.versions;
+    return { status: ready ? 'ready' : this.runtime.accepting ? 'not_ready' : 'shutting_down', idps, audit, ...(policy ? { policy } : {}) };
   }
 
   @Get('metrics')

@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   process.on('SIGHUP', () => {
     try {
       runtime.reload();
-      lifecycle.info({ config: configPath }, 'config reloaded');
+      lifecycle.info({ config: configPath, ...(runtime.broker.policy ? { policy: runtime.broker.policy.versions } : {}) }, 'config reloaded');
     } catch (err) {
       const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as NodeJS.ErrnoException).code ?? (err as Error).message];
       logger.error({ config: configPath, issues }, 'config reload refused: the running config stays in force');

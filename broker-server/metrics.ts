@@ -73,6 +73,18 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  private readonly policyDecisions = new Counter({
+    name: 'voidkey_policy_decisions_total',
+    help: 'Policy decisions, one per key of a request, by set (active, observe, pdp) and decision (allow, deny, error)',
+    labelNames: ['set', 'decision'] as const,
+    registers: [this.registry],
+  });
+  private readonly policyDisagreements = new Counter({
+    name: 'voidkey_policy_disagreements_total',
+    help: 'Keys the observe (candidate) set decided differently from the active set',
+    registers: [this.registry],
+  });
+
   private readonly configWarnings = new Gauge({
     name: 'voidkey_config_warnings',
     help: 'Warnings of the config in force (settings that load but are not honoured as written, or are risky), by code',
@@ -97,6 +109,8 @@ export class BrokerMetrics {
       if (outcome !== 'ok') this.providerErrors.inc({ provider, type, reason: outcome });
     },
     brokerTokenRequested: (outcome) => this.brokerTokens.inc({ outcome }),
+    policyDecision: (set, decision) => this.policyDecisions.inc({ set, decision }),
+    policyDisagreement: () => this.policyDisagreements.inc(),
   };
 
   httpRequest(route: string | undefined, status: number, reason: string | undefined): void {

@@ -57,6 +57,8 @@ export const EXIT_CODE_BY_BROKER_CODE: Readonly<Record<BrokerErrorCode, ExitCode
   ERR_IDENTITY_NOT_MATCHED: ExitCode.Denied,
   ERR_KEY_NOT_PERMITTED: ExitCode.Denied,
   ERR_CLAIM_VALUE_INVALID: ExitCode.Denied,
+  ERR_POLICY_DENIED: ExitCode.Denied,
+  ERR_POLICY_UNAVAILABLE: ExitCode.Unavailable,
   ERR_BROKER_AUTH_FAILED: ExitCode.Provider,
   ERR_BROKER_AUTH_UNAVAILABLE: ExitCode.Unavailable,
   ERR_BROKER_AUTH_TIMEOUT: ExitCode.Unavailable,

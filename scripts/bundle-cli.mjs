@@ -22,6 +22,7 @@ const FORBIDDEN = [
   /node_modules\/@azure\//,
   /node_modules\/google-auth-library\//,
   /node_modules\/jose\//,
+  /node_modules\/@cedar-policy\//,
   /(^|\/)broker-server\//,
   /(^|\/)providers\/(?!descriptors\.ts$|[^/]+\/(descriptor|[a-z-]+-config|schema|policy|claim-templates)\.ts$)/,
 ];
@@ -98,6 +99,9 @@ const offline = await build({
   minifyWhitespace: true,
   legalComments: 'none',
   metafile: true,
+  // cedar-wasm loads its .wasm file beside itself: it stays in node_modules (a dependency of
+  // the package), required on first use by the policy commands and configs with `policy:`.
+  external: ['@cedar-policy/cedar-wasm', '@cedar-policy/cedar-wasm/*'],
   plugins: [shareWithHost],
   logLevel: 'warning',
 });

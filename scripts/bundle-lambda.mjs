@@ -66,6 +66,9 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+// cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: in the
+// bundle that is this folder (policy guardrails, docs/policy.md).
+await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(outdir, 'cedar_wasm_bg.wasm'));
 await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ name: 'voidkey-broker-lambda', version, private: true, type: 'module' }, null, 2)}\n`);
 
 // Decorator metadata must survive: the broker's controllers are wired by it.

@@ -97,6 +97,9 @@ export const CONFIG_WARNING_CODES = [
   'foreign_audience',
   'broad_pattern',
   'unpinned_repository',
+  'policy_permit_no_effect',
+  'policy_warning',
+  'policy_observe_invalid',
 ] as const;
 export type ConfigWarningCode = (typeof CONFIG_WARNING_CODES)[number];
 

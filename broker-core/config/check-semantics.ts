@@ -23,6 +23,7 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     }
   };
 
+  url(config.policy?.pdp?.url, ['policy', 'pdp', 'url']);
   if (config.brokerIdp) {
     url(config.brokerIdp.tokenEndpoint, ['brokerIdp', 'tokenEndpoint']);
     url(config.brokerIdp.issuer, ['brokerIdp', 'issuer']);

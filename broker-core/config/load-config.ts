@@ -5,6 +5,7 @@ import type { ConfigProblem, ProviderRegistry } from '../access/access-provider'
 import { ConfigError, formatPath, type ConfigIssue } from './config-error';
 import { interpolateEnv } from './interpolate';
 import { checkSemantics } from './check-semantics';
+import { loadPolicies, type LoadedPolicies, type PolicyReader } from './load-policies';
 import { DEFAULT_SETTINGS, type BrokerConfig } from './types';
 import { validatorFor } from './validators';
 
@@ -14,12 +15,20 @@ export interface LoadConfigOptions {
   /** For `${VAR}` interpolation. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly providers: ProviderRegistry;
+  /**
+   * Reads `policy.active`/`policy.observe` (a file or a folder of *.cedar, as written in
+   * the config: the reader resolves it against the config's folder). Without one, a
+   * config with policy files is refused.
+   */
+  readonly readPolicies?: PolicyReader;
 }
 
 export interface LoadedConfig {
   readonly config: BrokerConfig;
   /** Non-fatal findings (risky but valid settings), located like errors. */
   readonly warnings: readonly ConfigIssue[];
+  /** The policy sets, parsed and validated once per load (absent without `policy:`). */
+  readonly policies?: LoadedPolicies;
 }
 
 /**
@@ -69,7 +78,14 @@ export function loadConfig(text: string, options: LoadConfigOptions): LoadedConf
       message: 'is written inline: anyone who can read this file (a repository, a ConfigMap, a log of it) has the secret. Write `clientSecret: ${BROKER_CLIENT_SECRET}` (from the environment) or `clientSecretFile: /run/secrets/broker-client-secret`',
     });
   }
-  return { config, warnings: locate(warnings) };
+  if (!config.policy) return { config, warnings: locate(warnings) };
+  const policies = loadPolicies(config.policy, options.readPolicies);
+  if (policies.errors.length > 0) throw new ConfigError([...locate(policies.errors.filter(isProblem)), ...policies.errors.filter(isIssue)]);
+  return {
+    config,
+    warnings: [...locate(warnings), ...locate(policies.warnings.filter(isProblem)), ...policies.warnings.filter(isIssue)],
+    policies: policies.loaded,
+  };
 }
 
 /** The YAML tags that build plain scalars, mappings and lists; every other tag is refused. */
@@ -99,6 +115,9 @@ function isInlineString(doc: Document, path: readonly string[]): boolean {
   return isScalar(node) && typeof node.value === 'string' && node.value !== '' && !node.value.includes('${');
 }
 
+const isIssue = (value: ConfigProblem | ConfigIssue): value is ConfigIssue => 'file' in value;
+const isProblem = (value: ConfigProblem | ConfigIssue): value is ConfigProblem => !('file' in value);
+
 function withDefaults(raw: Record<string, unknown>): BrokerConfig {
   const config = raw as unknown as BrokerConfig;
   config.settings = { ...DEFAULT_SETTINGS, ...(raw.settings as object | undefined) };
@@ -127,7 +146,10 @@ function providerSchemaErrors(config: BrokerConfig, providers: ProviderRegistry)
       const type = typeOf.get(key.provider);
       if (type === undefined) continue; // reported by the semantic checks
       const factory = providers.get(type)!;
-      problems.push(...schemaErrors(validatorFor('config', factory.keySchema), key, ['clientIdentities', index, 'keys', keyName]));
+      // `tags` belong to the policy step, not the provider: the root schema checks them.
+      const providerFields = { ...key };
+      delete providerFields.tags;
+      problems.push(...schemaErrors(validatorFor('config', factory.keySchema), providerFields, ['clientIdentities', index, 'keys', keyName]));
     }
   });
   return problems;

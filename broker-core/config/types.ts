@@ -69,6 +69,8 @@ export type OutputSpec = string | { value: string };
 
 export interface KeyConfig {
   provider: string;
+  /** Resource tags Cedar policies read (`resource.getTag("env")`). */
+  tags?: Record<string, string>;
   duration?: number;
   maxDuration?: number;
   outputs: Record<string, OutputSpec>;
@@ -100,8 +102,16 @@ export interface ServerConfig {
   maxRequestsPerSocket?: number;
 }
 
+/** Policy guardrails (docs/policy.md): paths relative to the config file. */
+export interface PolicyConfig {
+  active?: string;
+  observe?: string;
+  pdp?: { url: string; timeoutMs?: number };
+}
+
 export interface BrokerConfig {
   settings: BrokerSettings;
+  policy?: PolicyConfig;
   server?: ServerConfig;
   brokerIdp?: BrokerIdpConfig;
   clientIdps: ClientIdpConfig[];

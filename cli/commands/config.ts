@@ -122,7 +122,8 @@ Examples:
         // Only values of unset variables stand in the way (a GUID cannot be a placeholder).
         throw new UsageError([`${file} cannot be loaded without the variables it references: set them or pass --env-file`, ...check.notes.map(tools.formatIssue)]);
       }
-      const explanation = tools.explainToken({ config: check.config, claims, idpName: values.idp, now: Date.now() });
+      const policies = check.policies && { active: check.policies.active?.policies ?? [], ...(check.policies.observe ? { observe: check.policies.observe.policies } : {}) };
+      const explanation = tools.explainToken({ config: check.config, claims, idpName: values.idp, now: Date.now(), ...(policies ? { policies } : {}) });
       io.stdout(tools.renderExplanation(explanation, values.format));
       if (explanation.matched.length === 0) io.exitCode = ExitCode.Denied;
     });

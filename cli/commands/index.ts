@@ -6,6 +6,7 @@ import { registerExec } from './exec';
 import { registerListIdps } from './list-idps';
 import { registerListKeys } from './list-keys';
 import { registerMint } from './mint';
+import { registerPolicy } from './policy';
 import { registerVersion } from './version';
 import { registerWhoami } from './whoami';
 
@@ -23,6 +24,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerListIdps,
   registerWhoami,
   registerConfig,
+  registerPolicy,
   registerAudit,
   registerVersion,
 ];

@@ -2,6 +2,8 @@ import { ConfigError, type ConfigIssue } from '../../broker-core/config/config-e
 import { loadConfig } from '../../broker-core/config/load-config';
 import type { BrokerConfig } from '../../broker-core/config/types';
 import { providerDescriptors } from '../../providers/descriptors';
+import type { LoadedPolicies } from '../../broker-core/config/load-policies';
+import { policyReaderFor } from './policy-files';
 
 export interface CheckConfigOptions {
   readonly fileName: string;
@@ -15,6 +17,8 @@ export interface ConfigCheck {
   readonly file: string;
   /** Present when the config has no errors: what the broker would load. */
   readonly config?: BrokerConfig;
+  /** The policy sets the config names, parsed and validated as the broker does. */
+  readonly policies?: LoadedPolicies;
   readonly errors: readonly ConfigIssue[];
   readonly warnings: readonly ConfigIssue[];
   /** Findings that are neither: values from unset variables, which were not judged. */
@@ -36,11 +40,11 @@ let registry: ReturnType<typeof providerDescriptors> | undefined;
 export function checkConfig(text: string, options: CheckConfigOptions): ConfigCheck {
   const file = options.fileName;
   const providers = (registry ??= providerDescriptors());
-  const load = (env: CheckConfigOptions['env']) => loadConfig(text, { fileName: file, env, providers });
+  const load = (env: CheckConfigOptions['env']) => loadConfig(text, { fileName: file, env, providers, readPolicies: policyReaderFor(file) });
   let first;
   try {
     first = load(options.env);
-    return { file, config: first.config, errors: [], warnings: first.warnings, notes: [] };
+    return { file, config: first.config, policies: first.policies, errors: [], warnings: first.warnings, notes: [] };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     first = err.issues;
@@ -61,7 +65,7 @@ export function checkConfig(text: string, options: CheckConfigOptions): ConfigCh
   const unsetErrors = options.requireEnv ? unset.map(({ issue }) => issue) : [];
   try {
     const second = load({ ...options.env, ...placeholders });
-    return { file, config: unsetErrors.length === 0 ? second.config : undefined, errors: unsetErrors, warnings: second.warnings, notes };
+    return { file, config: unsetErrors.length === 0 ? second.config : undefined, policies: second.policies, errors: unsetErrors, warnings: second.warnings, notes };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const errors = [...unsetErrors];

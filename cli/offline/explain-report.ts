@@ -23,6 +23,9 @@ export function renderExplanation(explanation: Explanation, format: ExplainForma
           `from ${key.identity}`,
           `provider ${key.provider}`,
           key.overrides.map((o) => `(also in ${o.identity}, which loses: ${o.why})`).join(' '),
+          key.policies === undefined
+            ? ''
+            : `policies that could deny it: ${key.policies.active.join(', ') || 'none'}${key.policies.observe ? `; observe: ${key.policies.observe.join(', ') || 'none'}` : ''}`,
         ]),
       ),
     );

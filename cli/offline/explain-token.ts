@@ -3,6 +3,7 @@ import type { BrokerConfig, ClaimValue, ClientIdpConfig } from '../../broker-cor
 import { readClaim } from '../../broker-core/identity/claims';
 import { compileGlob } from '../../broker-core/identity/glob';
 import { IdentityMatcher, type CompiledIdentity } from '../../broker-core/identity/identity-matcher';
+import type { PolicyInfo } from '../../broker-core/policy/cedar-policy-set';
 import { CliError, TokenError, UsageError } from '../errors';
 import { ExitCode } from '../exit-codes';
 
@@ -13,6 +14,8 @@ export interface ExplainInput {
   /** `--idp`: the IdP to explain against when the claims carry no `iss` (must agree when they do). */
   readonly idpName?: string;
   readonly now: number;
+  /** The config's policy sets (ids, effects, the keys each names): which could affect each key. */
+  readonly policies?: { readonly active?: readonly PolicyInfo[]; readonly observe?: readonly PolicyInfo[] };
 }
 
 export interface IdentityRef {
@@ -29,6 +32,8 @@ export interface ExplainedKey {
   readonly identity: string;
   /** Matching identities that define the same key and lose (decision 4), with why. */
   readonly overrides: ReadonlyArray<{ readonly identity: string; readonly why: string }>;
+  /** The forbid policies that could deny this key (those naming it, and those naming no key), per set. */
+  readonly policies?: { readonly active: readonly string[]; readonly observe?: readonly string[] };
 }
 
 export interface Explanation {
@@ -71,6 +76,7 @@ export function explainToken(input: ExplainInput): Explanation {
         identity: other.name,
         why: other.exact === granted.identity.exact ? 'comes later in the file' : 'an exact subject wins over a pattern',
       })),
+    ...(input.policies ? { policies: affecting(input.policies, granted.name) } : {}),
   }));
   const ofIdp = matcher.identities.filter((identity) => identity.idp === idp.name);
   return {
@@ -195,4 +201,9 @@ function tokenRefusals(idp: ClientIdpConfig, claims: Readonly<Record<string, unk
     refusals.push(`token_not_yet_valid: the token is valid only from ${new Date(claims.nbf * 1000).toISOString()}`);
   }
   return refusals;
+}
+
+function affecting(policies: NonNullable<ExplainInput['policies']>, key: string): { active: string[]; observe?: string[] } {
+  const of = (set: readonly PolicyInfo[] | undefined) => (set ?? []).filter((p) => p.effect === 'forbid' && (p.anyKey || p.keys.includes(key))).map((p) => p.id);
+  return { active: of(policies.active), ...(policies.observe ? { observe: of(policies.observe) } : {}) };
 }

@@ -11,3 +11,6 @@ export { renderExplanation } from './explain-report';
 export { explainToken, type Explanation } from './explain-token';
 export { passes, renderValidation } from './validate-report';
 export { verifyAuditFile, type AuditVerdict } from './verify-audit';
+export { CedarPolicySet, PolicySetError } from '../../broker-core/policy/cedar-policy-set';
+export { readPolicyPath } from './policy-files';
+export { replayAudit, renderReplay, type ReplayReport } from './policy-replay';
