@@ -12,7 +12,7 @@
 // load-time modules are deferred (scripts/bundle-common.mjs). Measure with
 // `node scripts/bench/start.mjs --entry dist/server/main.mjs` (docs/performance.md).
 import { build } from 'esbuild';
-import { mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -52,6 +52,13 @@ for (const needed of ['broker-server/main.ts', 'broker-server/create-app.ts', 'p
   if (!Object.keys(result.metafile.inputs).some((input) => input.includes(needed))) {
     console.error(`bundle-server: ${needed} is missing from the bundle`);
     process.exit(1);
+  }
+}
+// cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: beside
+// whichever output file esbuild put it in (a chunk: policies load on first use).
+for (const [output, { inputs }] of Object.entries(result.metafile.outputs)) {
+  if (Object.keys(inputs).some((input) => input.includes('@cedar-policy/cedar-wasm/nodejs/'))) {
+    await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(root, dirname(output), 'cedar_wasm_bg.wasm'));
   }
 }
 const main = join(outdir, 'main.mjs');

@@ -20,6 +20,7 @@ import {
 import type { HttpClient } from '../http';
 import { hasControlCharacter } from '../identity/claim-text';
 import { jsonShapeProblem, MAX_JSON_DEPTH } from './json-duplicates';
+import { parseExactJson } from './exact-numbers';
 import { decodeBase64url, signatureValid } from './jws';
 import { KeySetCache, type KeySetObserver } from './key-set-cache';
 
@@ -166,7 +167,7 @@ function checkTokenType(typ: unknown): void {
 }
 
 function readPayload(segment: string): JWTPayload {
-  const { text, value } = decodeJsonSegment(segment, 'the token payload is not a valid JWT claims set');
+  const { text, value } = decodeJsonSegment(segment, 'the token payload is not a valid JWT claims set', parseExactJson);
   const shape = jsonShapeProblem(text);
   if (shape === 'duplicate_members') throw new TokenMalformed('the token payload has duplicate claim names');
   if (shape === 'too_deep') throw new TokenMalformed(`the token payload nests deeper than ${MAX_JSON_DEPTH} levels`);
@@ -179,14 +180,14 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * Each segment is decoded once, here: the duplicate-member check and the parse read the
  * same text. Only a JSON object passes (what jose's own decoders accept).
  */
-function decodeJsonSegment(segment: string, problem: string): { text: string; value: object } {
+function decodeJsonSegment(segment: string, problem: string, parse: (text: string) => unknown = JSON.parse): { text: string; value: object } {
   let text: string;
   let value: unknown;
   try {
     const bytes = decodeBase64url(segment);
     if (bytes === undefined) throw new TokenMalformed(problem);
     text = UTF8.decode(bytes);
-    value = JSON.parse(text);
+    value = parse(text);
   } catch (err) {
     throw new TokenMalformed(problem, { cause: err });
   }

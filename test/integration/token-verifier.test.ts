@@ -1,5 +1,6 @@
+import { webcrypto } from 'node:crypto';
 import { outcomeOf } from '../support/outcomes';
-import { DEFAULT_SETTINGS, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
+import { DEFAULT_SETTINGS, IdentityMatcher, TokenVerifier, type ClientIdpConfig } from '../../broker-core';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
 import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
 
@@ -36,6 +37,33 @@ describe('TokenVerifier against a real issuer', () => {
   });
   const verifier = (overrides: Partial<ClientIdpConfig> = {}) => new TokenVerifier([idp(overrides)], settings, { http, clock });
 
+
+  /** Signs a payload exactly as written (a JSON library would write numbers its own way). */
+  async function signText(payload: string): Promise<string> {
+    const b64 = (bytes: string | Uint8Array) => Buffer.from(bytes).toString('base64url');
+    const input = `${b64(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: issuer.activeKey.kid }))}.${b64(payload)}`;
+    const signature = await webcrypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, issuer.activeKey.privateKey as webcrypto.CryptoKey, new TextEncoder().encode(input));
+    return `${input}.${b64(new Uint8Array(signature))}`;
+  }
+
+  it('compares a number claim on the value the issuer wrote, never on its rounded double', async () => {
+    const matcher = new IdentityMatcher([{ subject: 'svc', idp: 'gh', claims: { project_id: 100 }, keys: { K: { provider: 'p', outputs: {} } } }]);
+    const t = Math.floor(now / 1000);
+    const token = (projectId: string, exp = String(t + 300)) =>
+      signText(`{"iss":${JSON.stringify(issuer.issuer)},"aud":${JSON.stringify(issuer.audience)},"sub":"svc","iat":${t},"exp":${exp},"project_id":${projectId}}`);
+    const keysOf = async (projectId: string) => {
+      const verified = await verifier().verify(await token(projectId));
+      return [...matcher.match('gh', verified.subject, verified.claims).keys.keys()];
+    };
+    // Positive controls: the integer, however spelled exactly.
+    expect(await keysOf('100')).toEqual(['K']);
+    expect(await keysOf('1e2')).toEqual(['K']);
+    // JSON.parse reads each of these as 100 (or 2^53); none is the number the condition names.
+    expect(await keysOf('100.00000000000000001')).toEqual([]);
+    expect(await keysOf('99.999999999999999999')).toEqual([]);
+    // An exp the parser would round is no date at all.
+    expect(await outcomeOf(verifier().verify(await token('100', `${t + 300}.0000000000000001`)))).toBe('token_claim_invalid');
+  });
 
   it('verifies a GitHub-shaped token and returns its claims (positive control)', async () => {
     const verified = await verifier().verify(await issuer.githubToken());
