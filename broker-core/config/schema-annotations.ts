@@ -84,6 +84,10 @@ export const CONFIG_HELP: HelpTable = {
   'clientIdentities[].keys.*.maxDuration': { description: 'The longest lifetime a request may ask for, in seconds.', examples: [3600] },
   'clientIdentities[].keys.*.outputs': { description: 'Environment variable → provider field (e.g. AccessKeyId), or {value: "static text"}.', examples: [{ AWS_ACCESS_KEY_ID: 'AccessKeyId', AWS_REGION: { value: 'us-east-1' } }] },
   default: { description: 'The default IdP\'s name (accepted for Voidkey compatibility).', examples: ['github-actions'] },
+  policy: 'Guardrails (docs/policy.md): Cedar policies and an optional external PDP can only take away keys the identities grant.',
+  'policy.pdp': 'An external PDP (OpenID AuthZEN 1.0 access evaluation) asked for every key; no answer, an error or a bad body means nothing is minted.',
+  'policy.pdp.url': { description: 'The PDP\'s access evaluation endpoint (https).', examples: ['https://pdp.internal/access/v1/evaluation'] },
+  'policy.pdp.timeoutMs': { description: 'How long to wait for the PDP before failing closed (503 policy_unavailable). Default 300.', examples: [300] },
 };
 
 const BROKER_AUTH: HelpTable = {
