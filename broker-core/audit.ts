@@ -33,6 +33,8 @@ export interface AuditedCredential {
   readonly credentialId?: string;
   readonly expiresAt: string;
   readonly upstreamRequestId?: string;
+  /** `tokenSource: self`: the `jti` of the token the broker signed for this mint (the cloud's logs show it). */
+  readonly brokerTokenJti?: string;
 }
 
 export type AuditSink = (event: AuditEvent) => void;

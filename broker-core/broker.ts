@@ -5,6 +5,7 @@ import { BrokerTokenSource } from './broker-auth/broker-token-source';
 import { checkBrokerToken, type BrokerTokenExpectations } from './broker-auth/check-broker-token';
 import { BrokerTokenVerifier } from './broker-auth/verify-broker-token';
 import type { Clock } from './clock';
+import { BrokerIssuer, type SigningKey } from './issuer/broker-issuer';
 import type { AccessProviderConfig, BrokerConfig, KeyConfig } from './config/types';
 import {
   BrokerAuthFailed,
@@ -96,6 +97,8 @@ export interface BrokerDependencies {
   readonly observer?: BrokerObserver;
   /** Reads secret files named in the config (brokerIdp.clientSecretFile, privateKeyFile). */
   readonly readFile?: (path: string) => string;
+  /** brokerIdentity.signingKeys, loaded and checked by the server (in config order: the first signs). */
+  readonly signingKeys?: readonly SigningKey[];
 }
 
 interface ProviderEntry {
@@ -126,6 +129,8 @@ export class Broker {
   readonly matcher: IdentityMatcher;
   private readonly providers = new Map<string, ProviderEntry>();
   private readonly brokerTokens?: BrokerTokenSource;
+  /** The broker's own issuer (`brokerIdentity`): per-mint tokens, discovery and JWKS. */
+  readonly issuer?: BrokerIssuer;
   /** By JWKS URL: Voidkey's brokerIdp.jwksUri, or a provider's brokerAuth.jwksUri. */
   private readonly brokerTokenVerifiers = new Map<string, BrokerTokenVerifier>();
   /** Every key name the config defines: a request for more distinct keys cannot be granted. */
@@ -153,6 +158,10 @@ export class Broker {
         readFile: deps.readFile,
         observer: { tokenRequested: (outcome) => deps.observer?.brokerTokenRequested?.(outcome) },
       });
+    }
+    if (config.brokerIdentity) {
+      if (!deps.signingKeys || deps.signingKeys.length === 0) throw new Error('brokerIdentity is configured but no signing keys were loaded');
+      this.issuer = new BrokerIssuer(config.brokerIdentity, deps.signingKeys, deps.clock);
     }
   }
 
@@ -323,6 +332,7 @@ export class Broker {
 
   private async mintOne(plan: Plan, verified: VerifiedToken, request: MintRequest, signal: AbortSignal, deadline: number): Promise<{ key: MintedKey; audited: AuditedCredential }> {
     const { granted, provider } = plan;
+    let brokerTokenJti: string | undefined;
     const context: MintContext = {
       keyName: granted.name,
       key: granted.key,
@@ -333,10 +343,22 @@ export class Broker {
       requestId: request.requestId,
       signal,
       deadline,
-      brokerToken: async (audience) => {
+      brokerToken: async (audience, claims) => {
+        const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string; tokenSource?: string }) | undefined;
+        if (brokerAuth?.tokenSource === 'self') {
+          if (!this.issuer) throw new BrokerAuthFailed('this broker has no brokerIdentity to sign its own token with');
+          const signed = await this.issuer.sign({
+            audience: audience ?? provider.factory.selfAudience?.(provider.config) ?? '',
+            keyName: granted.name,
+            actor: { iss: String(verified.claims.iss), sub: verified.subject },
+            claims,
+          });
+          brokerTokenJti = signed.jti;
+          checkBrokerToken(signed.token, brokerAuth);
+          return signed.token;
+        }
         if (!this.brokerTokens) throw new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with');
         const token = await this.brokerTokens.token(audience);
-        const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string }) | undefined;
         // Voidkey's jwksUri: the token verifies against the broker IdP's keys before its claims are read.
         await this.brokerTokenVerifier(brokerAuth)?.verify(token);
         // Voidkey's brokerAuth.expectedIssuer / expectedAudience, for every provider alike.
@@ -389,6 +411,7 @@ export class Broker {
         credentialId: credential.credentialId,
         expiresAt,
         upstreamRequestId: credential.upstreamRequestId,
+        ...(brokerTokenJti === undefined ? {} : { brokerTokenJti }),
       },
     };
   }

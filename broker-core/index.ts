@@ -16,5 +16,6 @@ export * from './http';
 export * from './identity/claims';
 export * from './identity/glob';
 export * from './identity/identity-matcher';
+export * from './issuer/broker-issuer';
 export { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
 export * from './audit-chain';

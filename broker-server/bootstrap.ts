@@ -9,6 +9,7 @@ import { configPathFromEnv, resolveConfigPath } from './config-file';
 import { BrokerMetrics } from './metrics';
 import { NodeHttpClient } from './node-http-client';
 import { RateLimiter } from './rate-limiter';
+import { loadSigningKeys } from './signing-keys';
 import type { BrokerRuntime } from './runtime';
 
 export interface ConfigSource {
@@ -81,8 +82,17 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
     logger,
     onWriteFailure: (sink) => metrics.auditWriteFailed(sink),
   });
+  // Signing keys are read with the config (start and SIGHUP reload): rotation is a config change.
   const makeBroker = (config: LoadedConfig['config']) =>
-    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer, readFile: (path) => readFileSync(path, 'utf8') });
+    new Broker(config, {
+      providers,
+      http,
+      clock: systemClock,
+      audit: audit.write,
+      observer: metrics.observer,
+      readFile: (path) => readFileSync(path, 'utf8'),
+      ...(config.brokerIdentity ? { signingKeys: loadSigningKeys(config.brokerIdentity) } : {}),
+    });
   const makeLimiter = (config: LoadedConfig['config']) => (config.server?.rateLimit ? new RateLimiter(config.server.rateLimit) : undefined);
 
   const runtime: Runtime = {

@@ -8,6 +8,7 @@ import { RequestInvalid, type RequestTimings } from '../broker-core';
 import { CredentialsController } from './credentials.controller';
 import { BrokerErrorFilter, reasonOf, sendError } from './error-filter';
 import { HealthController } from './health.controller';
+import { IssuerController } from './issuer.controller';
 import { parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 import { clientErrorHandler, ConnectionBudget, rememberRequestId, STANDARD_HEADERS, TRANSPORT_DEFAULTS, transportOptions } from './transport';
@@ -20,7 +21,7 @@ class AppModule {
   static forRuntime(runtime: BrokerRuntime): DynamicModule {
     return {
       module: AppModule,
-      controllers: [CredentialsController, HealthController],
+      controllers: [CredentialsController, HealthController, IssuerController],
       providers: [{ provide: RUNTIME, useValue: runtime }],
     };
   }

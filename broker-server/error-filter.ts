@@ -13,6 +13,8 @@ const ROUTES: Readonly<Record<string, string>> = {
   '/healthz': 'GET',
   '/readyz': 'GET',
   '/metrics': 'GET',
+  '/.well-known/openid-configuration': 'GET',
+  '/.well-known/jwks.json': 'GET',
 };
 
 /** Refusals of the HTTP layer itself (fastify, node:http's parser), by status. */

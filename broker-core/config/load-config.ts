@@ -5,7 +5,7 @@ import type { ConfigProblem, ProviderRegistry } from '../access/access-provider'
 import { ConfigError, formatPath, type ConfigIssue } from './config-error';
 import { interpolateEnv } from './interpolate';
 import { checkSemantics } from './check-semantics';
-import { DEFAULT_SETTINGS, type BrokerConfig } from './types';
+import { DEFAULT_SETTINGS, DEFAULT_TOKEN_LIFETIME_SECONDS, type BrokerConfig } from './types';
 
 export interface LoadConfigOptions {
   /** Shown in every problem (`file:line:col`). */
@@ -118,6 +118,17 @@ function withDefaults(raw: Record<string, unknown>): BrokerConfig {
   if (config.brokerIdp) {
     config.brokerIdp.audienceParam ??= 'audience';
     config.brokerIdp.clientAuthMethod ??= 'client_secret_basic';
+  }
+  if (config.brokerIdentity) {
+    config.brokerIdentity.tokenLifetimeSeconds ??= DEFAULT_TOKEN_LIFETIME_SECONDS;
+    // With no broker IdP, the broker's own issuer is the only token source: say so on
+    // every provider, so providers' checks read one field (brokerAuth.tokenSource).
+    if (!config.brokerIdp) {
+      for (const provider of config.accessProviders ?? []) {
+        const brokerAuth = provider.brokerAuth as { tokenSource?: string } | undefined;
+        if (brokerAuth?.tokenSource === undefined) provider.brokerAuth = { ...brokerAuth, tokenSource: 'self' };
+      }
+    }
   }
   return config;
 }
