@@ -1,10 +1,9 @@
 import { parseArgs } from 'node:util';
-import { ConfigDirError, ConfigError, formatIssue } from '../broker-core';
+import { ConfigDirError, ConfigError, formatIssue, SigningKeyError } from '../broker-core';
 import { configPathFromEnv } from './config-file';
 import { createRuntime, fileSource, type Runtime } from './bootstrap';
 import { createApp } from './create-app';
 import { createLogger } from './logger';
-import { SigningKeyError } from './signing-keys';
 
 const USAGE = `usage: node dist/broker-server/main.js --config PATH [--port N] [--host ADDR]
 

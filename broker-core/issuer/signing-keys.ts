@@ -1,6 +1,14 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import type { BrokerIdentityConfig, SigningKey } from '../broker-core';
+import type { BrokerIdentityConfig } from '../config/types';
+import type { SigningKey } from './broker-issuer';
+
+/** The file access key loading needs, injected (the core does no I/O): node's statSync and readFileSync fit. */
+export interface KeyFileReader {
+  stat(path: string): { isFile(): boolean; mode: number };
+  read(path: string): string;
+  /** Default process.platform; on win32 the mode bits mean nothing and are not checked. */
+  readonly platform?: string;
+}
 
 /** A signing key the broker refuses to start with: the message names the file and the fix, never the key. */
 export class SigningKeyError extends Error {
@@ -14,8 +22,8 @@ export const MIN_RSA_BITS = 2048;
  * private key file that is unreadable, readable by group or others, not a private key,
  * RSA under 2048 bits, or EC on a curve other than P-256 stops the broker at start.
  */
-export function loadSigningKeys(identity: BrokerIdentityConfig): SigningKey[] {
-  const keys = identity.signingKeys.map((entry, index) => loadSigningKey(entry.file, `brokerIdentity.signingKeys[${index}].file`));
+export function loadSigningKeys(identity: BrokerIdentityConfig, files: KeyFileReader): SigningKey[] {
+  const keys = identity.signingKeys.map((entry, index) => loadSigningKey(entry.file, `brokerIdentity.signingKeys[${index}].file`, files));
   const seen = new Map<string, string>();
   keys.forEach((key, index) => {
     const other = seen.get(key.kid);
@@ -25,28 +33,33 @@ export function loadSigningKeys(identity: BrokerIdentityConfig): SigningKey[] {
   return keys;
 }
 
-function loadSigningKey(file: string, field: string): SigningKey {
+function loadSigningKey(file: string, field: string, files: KeyFileReader): SigningKey {
   let pem: string;
   try {
-    const stat = statSync(file);
+    const stat = files.stat(file);
     if (!stat.isFile()) throw new SigningKeyError(`${field}: ${file} is not a file`);
     // A private key others can read is a private key others have. (Windows has no such bits.)
-    if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
+    if (files.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
       throw new SigningKeyError(`${field}: ${file} is readable by group or others (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 it (Kubernetes: defaultMode: 0400 on the Secret volume)`);
     }
-    pem = readFileSync(file, 'utf8');
+    pem = files.read(file);
   } catch (err) {
     if (err instanceof SigningKeyError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new SigningKeyError(`${field}: cannot read ${file} (${code})`);
   }
+  return signingKeyFromPem(pem, `${field}: ${file}`);
+}
+
+/** A PEM private key, checked (RSA ≥ 2048 → RS256, EC P-256 → ES256), with its public JWK and RFC 7638 kid. */
+export function signingKeyFromPem(pem: string, where: string): SigningKey {
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: pem, format: 'pem' });
   } catch {
-    throw new SigningKeyError(`${field}: ${file} is not a PEM private key (write one with 'voidkey issuer keygen')`);
+    throw new SigningKeyError(`${where} is not a PEM private key (write one with 'voidkey issuer keygen')`);
   }
-  const alg = algorithmOf(privateKey, `${field}: ${file}`);
+  const alg = algorithmOf(privateKey, where);
   const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as Record<string, string>;
   const kid = thumbprint(jwk);
   const publicJwk = alg === 'RS256'
