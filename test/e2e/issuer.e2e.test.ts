@@ -1,5 +1,11 @@
-import { writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { createLambdaHandler } from '../../broker-server/lambda';
+import { createLogger } from '../../broker-server/logger';
+import { runCli, startBrokerProcess } from '../../sandbox/broker-process';
+import { httpApiEvent, restApiEvent } from '../support/api-gateway-events';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import { writeSigningKey } from '../../sandbox/broker-issuer-keys';
 import { AWS_SELF_AUDIENCE, BROKER_AUDIENCE } from '../../sandbox/sandbox-config';
@@ -142,5 +148,78 @@ describe('brokerIdentity: the broker as its own OIDC issuer', () => {
     expect((await verify(after)).ok).toBe(true);
     expect(await verify(before)).toMatchObject({ ok: false, failure: 'key_not_found' });
     expect((await mintAsMain(sandbox, ['AWS_DEPLOY'])).status).toBe(200);
+  });
+
+  it('stops at start with exit code 2 and a clear message when a signing key is world-readable or weak (positive control: this sandbox started)', async () => {
+    expect((await fetch(`${sandbox.broker.url}/health`)).status).toBe(200);
+    const dir = mkdtempSync(join(tmpdir(), 'voidkey-refused-'));
+    const cases: Array<[string, RegExp]> = [
+      [writeSigningKey({ dir, name: 'world.pem', mode: 0o644 }), /cannot start: brokerIdentity\.signingKeys\[0\]\.file: .*world\.pem is readable by group or others \(mode 0644\)/],
+      [writeSigningKey({ dir, name: 'weak.pem', pem: (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string }), /1024-bit RSA key: at least 2048 bits are required/],
+    ];
+    for (const [file, message] of cases) {
+      const config = sandbox.config.replace(sandbox.self!.keyFiles[0]!, file);
+      const started = startBrokerProcess({ config });
+      await expect(started).rejects.toThrow(/exited with code 2 before listening/);
+      await expect(started).rejects.toThrow(message);
+      await expect(started).rejects.not.toThrow(/PRIVATE KEY|\n\s+at /);
+    }
+  });
+
+  it('an http issuer on loopback needs settings.allowHttpLoopback (positive control: this sandbox has it)', async () => {
+    const started = startBrokerProcess({ config: sandbox.config.replace('allowHttpLoopback: true', 'allowHttpLoopback: false') });
+    await expect(started).rejects.toThrow(/brokerIdentity\.issuer: plain http needs settings\.allowHttpLoopback: true/);
+  });
+
+  it('voidkey issuer keygen writes a 0600 key the broker accepts, never overwrites, and jwks prints what the broker serves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voidkey-keygen-'));
+    const out = join(dir, 'next.pem');
+    const made = await runCli(['issuer', 'keygen', '--type', 'rsa3072', '--out', out]);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(made.stdout).not.toContain('PRIVATE KEY');
+    const again = await runCli(['issuer', 'keygen', '--out', out]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/cannot write .*next\.pem \(EEXIST\): keygen never overwrites a file/);
+
+    const printed = await runCli(['issuer', 'jwks', '--config', sandbox.broker.configPath]);
+    expect(printed.code).toBe(0);
+    expect(JSON.parse(printed.stdout)).toEqual(await jwksOf());
+    const configFile = join(dir, 'config.yaml');
+    writeFileSync(configFile, sandbox.config.replace(sandbox.self!.keyFiles[0]!, out));
+    const withNew = await runCli(['issuer', 'jwks', '--config', configFile]);
+    expect(JSON.parse(withNew.stdout).keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', kid: made.stdout.trim().split('kid ')[1] });
+    writeFileSync(configFile, sandbox.config.replace(sandbox.self!.keyFiles[0]!, writeSigningKey({ dir, name: 'open.pem', mode: 0o644 })));
+    const refused = await runCli(['issuer', 'jwks', '--config', configFile]);
+    expect([refused.code, refused.stdout]).toEqual([7, '']);
+    expect(refused.stderr).toMatch(/readable by group or others/);
+    const notSelf = await runCli(['issuer', 'trust', '--config', sandbox.broker.configPath, '--key', 'NO_SUCH_KEY']);
+    expect([notSelf.code, notSelf.stderr]).toEqual([7, "voidkey: invalid: no identity grants a key named 'NO_SUCH_KEY'\n"]);
+  });
+
+  it('the Lambda handler serves discovery and the JWKS (REST and HTTP API events), cacheable, so an API Gateway URL can be the issuer', async () => {
+    const handler = createLambdaHandler({
+      source: { name: 'sandbox.yaml', read: () => sandbox.config },
+      env: {},
+      logger: createLogger({ level: 'silent' }),
+    });
+    try {
+      const jwks = (await handler(httpApiEvent({ method: 'GET', path: '/.well-known/jwks.json' }))) as APIGatewayProxyResult;
+      expect(jwks.statusCode).toBe(200);
+      expect(jwks.headers!['cache-control']).toBe('public, max-age=300');
+      // The sandbox's first config (the running broker has rotated since).
+      const served = JSON.parse(jwks.body) as Jwks;
+      expect(served.keys).toHaveLength(1);
+      expect(served.keys[0]!.kid).toBe(await calculateJwkThumbprint(served.keys[0]!));
+      const discovery = (await handler(restApiEvent({ method: 'GET', path: '/.well-known/openid-configuration' }))) as APIGatewayProxyResult;
+      expect(discovery.statusCode).toBe(200);
+      expect(JSON.parse(discovery.body)).toMatchObject({ issuer: sandbox.self!.issuer, jwks_uri: `${sandbox.self!.issuer}/.well-known/jwks.json` });
+      const wrongMethod = (await handler(restApiEvent({ method: 'POST', path: '/.well-known/jwks.json' }))) as APIGatewayProxyResult;
+      expect(wrongMethod.statusCode).toBe(405);
+    } finally {
+      await handler.close();
+    }
   });
 });
