@@ -1,5 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { CliIo } from '../cli-io';
 import { CliError, UsageError } from '../errors';
@@ -26,18 +24,10 @@ Exit codes: 0 written, 2 usage or the file exists / cannot be written.
 Example:
   voidkey issuer keygen --out /etc/voidkey/keys/next.pem     # then: publish, promote, retire (docs/issuer.md)`)
     .action((values: { out: string; type: KeyType }) => {
-      const pair = values.type === 'ec-p256'
-        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-        : generateKeyPairSync('rsa', { modulusLength: values.type === 'rsa2048' ? 2048 : 3072 });
-      const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-      try {
-        // wx: an existing key (perhaps the one signing now) is never replaced.
-        writeFileSync(values.out, pem, { mode: 0o600, flag: 'wx' });
-      } catch (err) {
-        throw new UsageError(`cannot write ${values.out} (${(err as NodeJS.ErrnoException).code ?? 'error'}): keygen never overwrites a file`);
-      }
-      const { signingKeyFromPem } = offlineTools();
-      io.stdout(`${values.out}: ${values.type} key, kid ${signingKeyFromPem(pem, values.out).kid}\n`);
+      // node:crypto lives in the offline tools: `voidkey --help` and `mint` never load it.
+      const written = offlineTools().writeSigningKey(values.out, values.type);
+      if (!written.ok) throw new UsageError(`cannot write ${values.out} (${written.code}): keygen never overwrites a file`);
+      io.stdout(`${values.out}: ${values.type} key, kid ${written.kid}\n`);
     });
 
   issuer

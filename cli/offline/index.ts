@@ -10,5 +10,5 @@ export { renderExplanation } from './explain-report';
 export { explainToken, type Explanation } from './explain-token';
 export { passes, renderValidation } from './validate-report';
 export { verifyAuditFile, type AuditVerdict } from './verify-audit';
-export { issuerJwks, issuerTrust, renderTrust, IssuerConfigMissing, type IssuerTrust } from './issuer-trust';
-export { SigningKeyError, signingKeyFromPem } from '../../broker-core/issuer/signing-keys';
+export { issuerJwks, issuerTrust, renderTrust, writeSigningKey, IssuerConfigMissing, type IssuerTrust } from './issuer-trust';
+export { SigningKeyError } from '../../broker-core/issuer/signing-keys';

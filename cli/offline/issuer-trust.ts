@@ -1,5 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
-import { loadSigningKeys } from '../../broker-core/issuer/signing-keys';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { loadSigningKeys, signingKeyFromPem } from '../../broker-core/issuer/signing-keys';
 import type { BrokerConfig, KeyConfig } from '../../broker-core/config/types';
 import { providerDescriptors } from '../../providers/descriptors';
 
@@ -11,6 +12,21 @@ export function issuerJwks(config: BrokerConfig): { keys: object[] } {
 }
 
 export class IssuerConfigMissing extends Error {}
+
+/** `voidkey issuer keygen`: a new PKCS#8 PEM key written with mode 0600, never over an existing file. */
+export function writeSigningKey(path: string, type: 'ec-p256' | 'rsa2048' | 'rsa3072'): { ok: true; kid: string } | { ok: false; code: string } {
+  const pair = type === 'ec-p256'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : generateKeyPairSync('rsa', { modulusLength: type === 'rsa2048' ? 2048 : 3072 });
+  const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  try {
+    // wx: an existing key (perhaps the one signing now) is never replaced.
+    writeFileSync(path, pem, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    return { ok: false, code: (err as NodeJS.ErrnoException).code ?? 'error' };
+  }
+  return { ok: true, kid: signingKeyFromPem(pem, path).kid };
+}
 
 export interface IssuerTrust {
   readonly key: string;
