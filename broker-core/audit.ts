@@ -16,7 +16,8 @@ export interface AuditEvent {
   readonly issued: readonly AuditedCredential[];
   /** Minted but not delivered (decision 3: another key failed). */
   readonly undelivered: readonly AuditedCredential[];
-  readonly failures?: Readonly<Record<string, { reason: string; detail?: string }>>;
+  /** Per key; `brokerTokenJti` when the key's provider was shown a token the broker signed. */
+  readonly failures?: Readonly<Record<string, { reason: string; detail?: string; brokerTokenJti?: string }>>;
   /** SHA-256 (hex) of the presented token. */
   readonly tokenSha256?: string;
   readonly client: { readonly address?: string; readonly userAgent?: string };

@@ -374,6 +374,8 @@ export class Broker {
     } catch (err) {
       const error = asBrokerError(err);
       this.deps.observer?.providerCall?.(provider.config.name, provider.config.type, error.reason, (this.deps.clock() - started) / 1000);
+      // The cloud may have logged the token it refused: its jti joins the two logs.
+      if (brokerTokenJti !== undefined) failedTokenJtis.set(error, brokerTokenJti);
       throw error;
     }
     const credentials: Record<string, string> = {};
@@ -446,6 +448,9 @@ function asBrokerError(err: unknown): BrokerError {
   return new InternalError('the broker failed unexpectedly', { cause: err, detail: err instanceof Error ? err.name : typeof err });
 }
 
+/** `tokenSource: self`: the jti of the token a failed mint presented, for the audit event. */
+const failedTokenJtis = new WeakMap<BrokerError, string>();
+
 /** Collects what one request did, for its single audit event. */
 class Trail {
   private idp?: string;
@@ -482,7 +487,10 @@ class Trail {
 
   event(time: string, outcome: AuditEvent['outcome'], durationMs: number, error?: BrokerError): AuditEvent {
     const failures = this.failures
-      ? Object.fromEntries([...this.failures].map(([key, err]) => [key, { reason: err.reason, ...(err.detail ? { detail: err.detail } : {}) }]))
+      ? Object.fromEntries([...this.failures].map(([key, err]) => {
+        const jti = failedTokenJtis.get(err);
+        return [key, { reason: err.reason, ...(err.detail ? { detail: err.detail } : {}), ...(jti === undefined ? {} : { brokerTokenJti: jti }) }];
+      }))
       : undefined;
     return {
       time,

@@ -158,6 +158,14 @@ clientIdentities:`,
 
     const other = await mintAsMain<Answer>(sandbox, ['AZURE_OTHER']);
     expect([other.status, other.body.error]).toEqual([502, 'provider_rejected']);
+    // A refused token's jti is audited too: the cloud's failed sign-in joins the request.
+    const refused = entra.requests.filter((r) => r.endpoint === 'token').at(-1)!.form!.client_assertion!;
+    let failed: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && !failed; i++) {
+      failed = sandbox.broker.auditEvents().find((e) => e.requestId === other.requestId);
+      if (!failed) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(failed).toMatchObject({ outcome: 'failed', failures: { AZURE_OTHER: { reason: 'provider_rejected', brokerTokenJti: decodeJwt(refused).jti } } });
   });
 
   it('AWS: the role trust policy from `issuer trust`, pinned to sub and aud, admits its key and refuses another', async () => {
