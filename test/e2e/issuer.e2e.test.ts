@@ -95,6 +95,18 @@ describe('brokerIdentity: the broker as its own OIDC issuer', () => {
     expect(decodeJwt(second.params.WebIdentityToken!).jti).not.toBe(awsClaims.jti);
   });
 
+  it("refuses (403 claim_value_invalid) a caller whose claims give the source identity a value AWS refuses, before signing or calling STS (positive control: 'octocat' above)", async () => {
+    const token = await sandbox.github.githubToken({ repository_id: '123456789', actor: 'aws:admin' });
+    const response = await fetch(`${sandbox.broker.url}/credentials/mint`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ keys: ['AWS_DEPLOY'] }),
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: 'claim_value_invalid' });
+    expect(sandbox.aws.calls).toBe(0);
+  });
+
   it('an STS that trusts another issuer refuses the token (the positive control is the mint above)', async () => {
     const answer = await mintAsMain(sandbox, ['AWS_DEPLOY']);
     expect(answer.status).toBe(200);
