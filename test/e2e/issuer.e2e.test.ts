@@ -127,7 +127,7 @@ describe('brokerIdentity: the broker as its own OIDC issuer', () => {
       const before = sandbox.broker.logLines().filter((l) => l.msg === 'config reloaded').length;
       sandbox.broker.child.kill('SIGHUP');
       for (let i = 0; i < 500 && sandbox.broker.logLines().filter((l) => l.msg === 'config reloaded').length === before; i += 1) {
-        expect(sandbox.broker.logLines().some((l) => l.msg === 'config reload refused')).toBe(false);
+        expect(sandbox.broker.logLines().some((l) => String(l.msg).startsWith('config reload refused'))).toBe(false);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       return jwksOf();
@@ -160,6 +160,16 @@ describe('brokerIdentity: the broker as its own OIDC issuer', () => {
     expect((await verify(after)).ok).toBe(true);
     expect(await verify(before)).toMatchObject({ ok: false, failure: 'key_not_found' });
     expect((await mintAsMain(sandbox, ['AWS_DEPLOY'])).status).toBe(200);
+
+    // A reload onto a key others can read is refused; the running keys stay in force.
+    const open = writeSigningKey({ dir: dirname(oldKey!), name: 'open.pem', mode: 0o644 });
+    writeFileSync(sandbox.broker.configPath, withKeys([open, newKey]));
+    const refusals = () => sandbox.broker.logLines().filter((l) => String(l.msg).startsWith('config reload refused'));
+    sandbox.broker.child.kill('SIGHUP');
+    for (let i = 0; i < 500 && refusals().length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(JSON.stringify(refusals()[0]!.issues)).toMatch(/signingKeys\[0\]\.file: .*open\.pem is readable by group or others/);
+    expect((await jwksOf()).keys.map((k) => k.kid)).toEqual([newKid]);
+    writeFileSync(sandbox.broker.configPath, withKeys([newKey]));
   });
 
   it('stops at start with exit code 2 and a clear message when a signing key is world-readable or weak (positive control: this sandbox started)', async () => {
