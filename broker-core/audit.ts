@@ -18,7 +18,8 @@ export interface AuditEvent {
   readonly issued: readonly AuditedCredential[];
   /** Minted but not delivered (decision 3: another key failed). */
   readonly undelivered: readonly AuditedCredential[];
-  readonly failures?: Readonly<Record<string, { reason: string; detail?: string }>>;
+  /** Per key; `brokerTokenJti` when the key's provider was shown a token the broker signed. */
+  readonly failures?: Readonly<Record<string, { reason: string; detail?: string; brokerTokenJti?: string }>>;
   /**
    * The policy step (docs/policy.md): each set's version and per-key verdict (determining
    * and errored policy ids), and the claims and context a replay needs.
@@ -40,6 +41,8 @@ export interface AuditedCredential {
   readonly credentialId?: string;
   readonly expiresAt: string;
   readonly upstreamRequestId?: string;
+  /** `tokenSource: self`: the `jti` of the token the broker signed for this mint (the cloud's logs show it). */
+  readonly brokerTokenJti?: string;
 }
 
 export type AuditSink = (event: AuditEvent) => void;

@@ -6,6 +6,7 @@ import { checkBrokerToken, type BrokerTokenExpectations } from './broker-auth/ch
 import { BrokerTokenVerifier } from './broker-auth/verify-broker-token';
 import type { Clock } from './clock';
 import type { LoadedPolicies } from './config/load-policies';
+import { BrokerIssuer, type SigningKey } from './issuer/broker-issuer';
 import type { AccessProviderConfig, BrokerConfig, KeyConfig } from './config/types';
 import {
   BrokerAuthFailed,
@@ -101,6 +102,8 @@ export interface BrokerDependencies {
   readonly readFile?: (path: string) => string;
   /** The config's policy sets, parsed at load (LoadedConfig.policies); required when it has `policy.active`. */
   readonly policies?: LoadedPolicies;
+  /** brokerIdentity.signingKeys, loaded and checked by the server (in config order: the first signs). */
+  readonly signingKeys?: readonly SigningKey[];
 }
 
 interface ProviderEntry {
@@ -131,6 +134,8 @@ export class Broker {
   readonly matcher: IdentityMatcher;
   private readonly providers = new Map<string, ProviderEntry>();
   private readonly brokerTokens?: BrokerTokenSource;
+  /** The broker's own issuer (`brokerIdentity`): per-mint tokens, discovery and JWKS. */
+  readonly issuer?: BrokerIssuer;
   /** By JWKS URL: Voidkey's brokerIdp.jwksUri, or a provider's brokerAuth.jwksUri. */
   private readonly brokerTokenVerifiers = new Map<string, BrokerTokenVerifier>();
   /** Every key name the config defines: a request for more distinct keys cannot be granted. */
@@ -171,6 +176,10 @@ export class Broker {
         readFile: deps.readFile,
         observer: { tokenRequested: (outcome) => deps.observer?.brokerTokenRequested?.(outcome) },
       });
+    }
+    if (config.brokerIdentity) {
+      if (!deps.signingKeys || deps.signingKeys.length === 0) throw new Error('brokerIdentity is configured but no signing keys were loaded');
+      this.issuer = new BrokerIssuer(config.brokerIdentity, deps.signingKeys, deps.clock);
     }
   }
 
@@ -386,6 +395,7 @@ export class Broker {
 
   private async mintOne(plan: Plan, verified: VerifiedToken, request: MintRequest, signal: AbortSignal, deadline: number): Promise<{ key: MintedKey; audited: AuditedCredential }> {
     const { granted, provider } = plan;
+    let brokerTokenJti: string | undefined;
     const context: MintContext = {
       keyName: granted.name,
       key: granted.key,
@@ -396,10 +406,22 @@ export class Broker {
       requestId: request.requestId,
       signal,
       deadline,
-      brokerToken: async (audience) => {
+      brokerToken: async (audience, claims) => {
+        const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string; tokenSource?: string }) | undefined;
+        if (brokerAuth?.tokenSource === 'self') {
+          if (!this.issuer) throw new BrokerAuthFailed('this broker has no brokerIdentity to sign its own token with');
+          const signed = await this.issuer.sign({
+            audience: audience ?? provider.factory.selfAudience?.(provider.config) ?? '',
+            keyName: granted.name,
+            actor: { iss: String(verified.claims.iss), sub: verified.subject },
+            claims,
+          });
+          brokerTokenJti = signed.jti;
+          checkBrokerToken(signed.token, brokerAuth);
+          return signed.token;
+        }
         if (!this.brokerTokens) throw new BrokerAuthFailed('this broker has no brokerIdp to authenticate itself with');
         const token = await this.brokerTokens.token(audience);
-        const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string }) | undefined;
         // Voidkey's jwksUri: the token verifies against the broker IdP's keys before its claims are read.
         await this.brokerTokenVerifier(brokerAuth)?.verify(token);
         // Voidkey's brokerAuth.expectedIssuer / expectedAudience, for every provider alike.
@@ -415,6 +437,8 @@ export class Broker {
     } catch (err) {
       const error = asBrokerError(err);
       this.deps.observer?.providerCall?.(provider.config.name, provider.config.type, error.reason, (this.deps.clock() - started) / 1000);
+      // The cloud may have logged the token it refused: its jti joins the two logs.
+      if (brokerTokenJti !== undefined) failedTokenJtis.set(error, brokerTokenJti);
       throw error;
     }
     const credentials: Record<string, string> = {};
@@ -452,6 +476,7 @@ export class Broker {
         credentialId: credential.credentialId,
         expiresAt,
         upstreamRequestId: credential.upstreamRequestId,
+        ...(brokerTokenJti === undefined ? {} : { brokerTokenJti }),
       },
     };
   }
@@ -490,6 +515,9 @@ function asBrokerError(err: unknown): BrokerError {
   if (err instanceof BrokerError) return err;
   return new InternalError('the broker failed unexpectedly', { cause: err, detail: err instanceof Error ? err.name : typeof err });
 }
+
+/** `tokenSource: self`: the jti of the token a failed mint presented, for the audit event. */
+const failedTokenJtis = new WeakMap<BrokerError, string>();
 
 /** Collects what one request did, for its single audit event. */
 class Trail {
@@ -533,7 +561,10 @@ class Trail {
 
   event(time: string, outcome: AuditEvent['outcome'], durationMs: number, error?: BrokerError): AuditEvent {
     const failures = this.failures
-      ? Object.fromEntries([...this.failures].map(([key, err]) => [key, { reason: err.reason, ...(err.detail ? { detail: err.detail } : {}) }]))
+      ? Object.fromEntries([...this.failures].map(([key, err]) => {
+        const jti = failedTokenJtis.get(err);
+        return [key, { reason: err.reason, ...(err.detail ? { detail: err.detail } : {}), ...(jti === undefined ? {} : { brokerTokenJti: jti }) }];
+      }))
       : undefined;
     return {
       time,

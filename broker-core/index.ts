@@ -16,6 +16,8 @@ export * from './http';
 export * from './identity/claims';
 export * from './identity/glob';
 export * from './identity/identity-matcher';
+export * from './issuer/broker-issuer';
+export * from './issuer/signing-keys';
 export { tokenHash, TokenVerifier, type VerifiedToken } from './token/token-verifier';
 export * from './audit-chain';
 export * from './config/load-policies';

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Broker, formatIssue, systemClock, type LoadedConfig, type ProviderRegistry } from '../broker-core';
+import { Broker, formatIssue, loadSigningKeys, systemClock, type LoadedConfig, type ProviderRegistry } from '../broker-core';
 import { builtInProviders } from '../providers';
 import { AuditLog } from './audit-log';
 import { loadConfig } from '../broker-core';
@@ -41,6 +41,8 @@ export function envSource(env: NodeJS.ProcessEnv = process.env): ConfigSource {
   if (path) return fileSource(path);
   throw new Error('no config: set VOIDKEY_CONFIG to a file path, CONFIG_DIR to a folder, or VOIDKEY_CONFIG_YAML to the YAML text');
 }
+
+const KEY_FILES = { stat: statSync, read: (path: string) => readFileSync(path, 'utf8'), platform: process.platform };
 
 export interface Runtime extends BrokerRuntime {
   /** Re-reads and validates the config; on success swaps the broker, else throws and keeps the old one. */
@@ -86,8 +88,18 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
     logger,
     onWriteFailure: (sink) => metrics.auditWriteFailed(sink),
   });
+  // Signing keys are read with the config (start and SIGHUP reload): rotation is a config change.
   const makeBroker = ({ config, policies }: LoadedConfig) =>
-    new Broker(config, { providers, http, clock: systemClock, audit: audit.write, observer: metrics.observer, readFile: (path) => readFileSync(path, 'utf8'), policies });
+    new Broker(config, {
+      providers,
+      http,
+      clock: systemClock,
+      audit: audit.write,
+      observer: metrics.observer,
+      readFile: (path) => readFileSync(path, 'utf8'),
+      policies,
+      ...(config.brokerIdentity ? { signingKeys: loadSigningKeys(config.brokerIdentity, KEY_FILES) } : {}),
+    });
   const makeLimiter = (config: LoadedConfig['config']) => (config.server?.rateLimit ? new RateLimiter(config.server.rateLimit) : undefined);
 
   const runtime: Runtime = {

@@ -8,6 +8,7 @@ import { RequestInvalid, type RequestTimings } from '../broker-core';
 import { CredentialsController } from './credentials.controller';
 import { BrokerErrorFilter, reasonOf, sendError } from './error-filter';
 import { HealthController } from './health.controller';
+import { IssuerController } from './issuer.controller';
 import { parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
 import { OpenApiController } from './openapi.controller';
 import { RUNTIME, type BrokerRuntime } from './runtime';
@@ -21,7 +22,7 @@ class AppModule {
   static forRuntime(runtime: BrokerRuntime): DynamicModule {
     return {
       module: AppModule,
-      controllers: [CredentialsController, HealthController, OpenApiController],
+      controllers: [CredentialsController, HealthController, OpenApiController, IssuerController],
       providers: [{ provide: RUNTIME, useValue: runtime }],
     };
   }

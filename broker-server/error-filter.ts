@@ -14,6 +14,8 @@ export const ROUTES: Readonly<Record<string, string>> = {
   '/readyz': 'GET',
   '/metrics': 'GET',
   '/openapi.json': 'GET',
+  '/.well-known/openid-configuration': 'GET',
+  '/.well-known/jwks.json': 'GET',
 };
 
 /** Refusals of the HTTP layer itself (fastify, node:http's parser), by status. */

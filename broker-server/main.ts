@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigDirError, ConfigError, formatIssue } from '../broker-core';
+import { ConfigDirError, ConfigError, formatIssue, SigningKeyError } from '../broker-core';
 import { configPathFromEnv } from './config-file';
 import { createRuntime, fileSource, type Runtime } from './bootstrap';
 import { createApp } from './create-app';
@@ -55,7 +55,7 @@ async function main(): Promise<number> {
   try {
     runtime = createRuntime(fileSource(configPath), { logger: createLogger({ level: logLevel }) });
   } catch (err) {
-    if (err instanceof ConfigDirError) return fail(`cannot start: ${err.message}`);
+    if (err instanceof ConfigDirError || err instanceof SigningKeyError) return fail(`cannot start: ${err.message}`);
     if (err instanceof ConfigError) return fail(`${configPath} is not a valid config:\n${err.issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}`);
     const code = (err as NodeJS.ErrnoException).code;
     return fail(`cannot start with ${configPath}: ${code ? `${code} ${(err as NodeJS.ErrnoException).path ?? ''}`.trim() : (err as Error).message}`);
@@ -75,7 +75,7 @@ async function main(): Promise<number> {
       runtime.reload();
       lifecycle.info({ config: configPath, ...(runtime.broker.policy ? { policy: runtime.broker.policy.versions } : {}) }, 'config reloaded');
     } catch (err) {
-      const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : [(err as NodeJS.ErrnoException).code ?? (err as Error).message];
+      const issues = err instanceof ConfigError ? err.issues.map(formatIssue) : err instanceof SigningKeyError ? [err.message] : [(err as NodeJS.ErrnoException).code ?? (err as Error).message];
       logger.error({ config: configPath, issues }, 'config reload refused: the running config stays in force');
     }
   });

@@ -33,6 +33,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     tags: [
       { name: 'credentials', description: 'mint credentials and list what a token may mint' },
       { name: 'operations', description: 'health, readiness, metrics and this document' },
+      { name: 'issuer', description: 'the broker\'s own OIDC issuer (brokerIdentity)' },
     ],
     paths: {
       '/credentials/mint': {
@@ -94,6 +95,23 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           responses: { '200': { description: 'the broker\'s metrics', headers: header('X-Request-Id'), content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
+      '/.well-known/openid-configuration': {
+        get: {
+          operationId: 'issuerDiscovery',
+          tags: ['issuer'],
+          summary: 'The broker\'s own issuer (brokerIdentity): OpenID Connect discovery document',
+          description: 'Clouds that trust the broker\'s issuer read this, then the JWKS. 404 when the config has no brokerIdentity.',
+          responses: { '200': json('the discovery document (cacheable)', '#/components/schemas/IssuerDiscovery', ['X-Request-Id', 'Cache-Control']), ...refs([404]) },
+        },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          operationId: 'issuerJwks',
+          tags: ['issuer'],
+          summary: 'The public keys of the broker\'s own issuer (every configured signing key)',
+          responses: { '200': json('the JWKS (cacheable)', '#/components/schemas/IssuerJwks', ['X-Request-Id', 'Cache-Control']), ...refs([404]) },
+        },
+      },
       '/openapi.json': {
         get: {
           operationId: 'openapi',
@@ -113,6 +131,20 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         Health: HEALTH_SCHEMA,
         Healthz: HEALTHZ_SCHEMA,
         Readyz: READYZ_SCHEMA,
+        IssuerDiscovery: {
+          type: 'object',
+          required: ['issuer', 'jwks_uri', 'id_token_signing_alg_values_supported'],
+          properties: {
+            issuer: { type: 'string' },
+            jwks_uri: { type: 'string' },
+            id_token_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        IssuerJwks: {
+          type: 'object',
+          required: ['keys'],
+          properties: { keys: { type: 'array', items: { type: 'object', required: ['kty', 'kid', 'alg', 'use'], properties: { kty: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { const: 'sig' } } } } },
+        },
         ...Object.fromEntries(statuses.map((status) => [`Error${status}`, errorSchema(status)])),
       },
       headers: {
@@ -121,6 +153,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'string', pattern: '^\\d+$' } },
         'WWW-Authenticate': { description: 'Bearer error="invalid_token"', schema: { type: 'string' } },
         Allow: { description: 'the method this route answers', schema: { type: 'string' } },
+        'Cache-Control': { description: 'public, max-age=…: the issuer\'s documents may be cached', schema: { type: 'string' } },
       },
       responses: errorResponses,
     },

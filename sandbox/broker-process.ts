@@ -32,6 +32,8 @@ export interface StartBrokerOptions {
   readonly startTimeoutMs?: number;
   /** Name the config's folder in `CONFIG_DIR` (Voidkey's way) instead of passing `--config FILE`. */
   readonly configDir?: boolean;
+  /** Default 0 (any free port); a fixed one when the config names the broker's own URL (brokerIdentity.issuer). */
+  readonly port?: number;
 }
 
 /** Starts the real server (`node dist/server/main.mjs`) on an ephemeral loopback port. */
@@ -40,7 +42,7 @@ export async function startBrokerProcess(options: StartBrokerOptions): Promise<B
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, options.config);
   const configArgs = options.configDir ? [] : ['--config', configPath];
-  const child = spawn(process.execPath, [SERVER_ENTRY, ...configArgs, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [SERVER_ENTRY, ...configArgs, '--port', String(options.port ?? 0), '--host', '127.0.0.1', ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...(options.configDir ? { CONFIG_DIR: dir } : {}), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

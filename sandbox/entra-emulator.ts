@@ -6,9 +6,10 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { FaultQueue, type FaultTimes } from './fault-queue';
 import { readBody, sendJson } from './loopback-server';
+import { remoteIssuerKeys } from './issuer-keys';
 
 /**
  * A local stand-in for the Microsoft Entra ID token endpoint, over HTTPS with a test CA
@@ -26,7 +27,8 @@ import { readBody, sendJson } from './loopback-server';
 
 export interface EntraEmulatorTrust {
   readonly issuer: string;
-  readonly jwksUri: string;
+  /** Default: discovered from `{issuer}/.well-known/openid-configuration`, as Entra does. */
+  readonly jwksUri?: string;
   /** The audience federated credentials accept (Entra: `api://AzureADTokenExchange`). */
   readonly audience: string;
 }
@@ -126,7 +128,7 @@ export async function startEntraEmulator(options: EntraEmulatorOptions): Promise
   const tls = options.tls ?? createTestTls(workDir);
   const caFile = join(workDir, 'entra-test-ca.pem');
   writeFileSync(caFile, tls.ca);
-  const jwks = createRemoteJWKSet(new URL(options.trust.jwksUri));
+  const jwks = remoteIssuerKeys(options.trust.issuer, { jwksUri: options.trust.jwksUri });
   const credentials = [...options.federatedCredentials];
   const requests: EntraRecordedRequest[] = [];
   const issued: EntraIssuedToken[] = [];

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { FaultQueue, type FaultTimes } from './fault-queue';
 import { listenOnLoopback, readBody, sendJson } from './loopback-server';
+import { remoteIssuerKeys } from './issuer-keys';
 
 /**
  * A local stand-in for Google's Security Token Service and IAM Credentials API, speaking
@@ -18,7 +19,15 @@ import { listenOnLoopback, readBody, sendJson } from './loopback-server';
 export interface GcpEmulatorTrust {
   /** The issuer the workload identity pool provider trusts (the broker's IdP). */
   readonly issuer: string;
-  readonly jwksUri: string;
+  /** Default: discovered from `{issuer}/.well-known/openid-configuration`. */
+  readonly jwksUri?: string;
+  /** A pool provider's uploaded JWKS (`--jwk-json-path`): for an issuer GCP cannot reach; nothing is fetched. */
+  readonly jwks?: { readonly keys: readonly object[] };
+  /**
+   * The provider's attribute mapping; only `assertion.CLAIM` expressions. `google.subject`
+   * names the principal (default `assertion.sub`).
+   */
+  readonly attributeMapping?: Readonly<Record<string, string>>;
   /**
    * The provider's allowed audiences. Unset, GCP's default applies: the provider's full
    * resource name, with or without the `https:` prefix.
@@ -120,7 +129,11 @@ interface FederatedToken {
 }
 
 export async function startGcpEmulator(options: GcpEmulatorOptions): Promise<GcpEmulator> {
-  const jwks = createRemoteJWKSet(new URL(options.trust.jwksUri));
+  const jwks = options.trust.jwks ? createLocalJWKSet(options.trust.jwks as JSONWebKeySet) : remoteIssuerKeys(options.trust.issuer, { jwksUri: options.trust.jwksUri });
+  const subjectExpression = options.trust.attributeMapping?.['google.subject'] ?? 'assertion.sub';
+  const subjectMatch = /^assertion\.([A-Za-z_][\w]*)$/.exec(subjectExpression);
+  if (subjectMatch === null) throw new Error(`attribute mapping '${subjectExpression}': the emulator reads assertion.CLAIM only`);
+  const subjectClaim = subjectMatch[1]!;
   const serviceAccounts = new Map(Object.entries(options.serviceAccounts ?? {}));
   const federated = new Map<string, FederatedToken>();
   const requests: GcpRecordedRequest[] = [];
@@ -178,8 +191,9 @@ export async function startGcpEmulator(options: GcpEmulatorOptions): Promise<Gcp
     let subject: string;
     try {
       const { payload } = await jwtVerify(params.subject_token, jwks, { issuer: options.trust.issuer, audience: allowed });
-      if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('no sub');
-      subject = payload.sub;
+      const mapped = payload[subjectClaim];
+      if (typeof mapped !== 'string' || mapped === '' || mapped.length > 127) throw new Error('google.subject is empty or longer than 127 characters');
+      subject = mapped;
     } catch (err) {
       return sendStsError(res, 400, 'invalid_grant', describeJwtFailure(err));
     }

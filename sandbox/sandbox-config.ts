@@ -8,19 +8,48 @@ export const MINIO_ROLE = 'arn:minio:iam:::role/voidkey-artifacts';
 export const BROKER_AUDIENCE = 'voidkey-broker';
 export const MAIN_SUBJECT = 'repo:acme/app:ref:refs/heads/main';
 
-/** The demo's and the end-to-end tests' config: every URL points at a loopback sandbox. */
-export function sandboxConfigText(parts: { github: TokenIssuer; brokerIdp: LocalIdp; aws: StsEmulator; minio: StsEmulator }): string {
-  return `settings:
-  allowHttpLoopback: true
-  upstreamTimeoutMs: 2000
-brokerIdp:
+/** The broker's own issuer: its URL (the broker's, on a port fixed in advance) and its key files. */
+export interface SelfIssuerParts {
+  readonly issuer: string;
+  readonly keyFiles: readonly string[];
+}
+
+/** What AWS's IAM OIDC provider lists as the client id of the broker's issuer. */
+export const AWS_SELF_AUDIENCE = 'sts.amazonaws.com';
+
+/**
+ * The demo's and the end-to-end tests' config: every URL points at a loopback sandbox.
+ * With `self`, the broker signs its own per-mint tokens (no broker IdP): AWS_DEPLOY then
+ * carries the caller's attribution (source identity and tags) into the AWS session.
+ */
+export function sandboxConfigText(parts: { github: TokenIssuer; brokerIdp?: LocalIdp; self?: SelfIssuerParts; aws: StsEmulator; minio: StsEmulator }): string {
+  const brokerBlock = parts.self
+    ? `brokerIdentity:
+  issuer: ${parts.self.issuer}
+  signingKeys:
+${parts.self.keyFiles.map((file) => `    - file: ${file}`).join('\n')}
+  tokenLifetimeSeconds: 300
+`
+    : `brokerIdp:
   name: local-broker-idp
-  issuer: ${parts.brokerIdp.issuer}
+  issuer: ${parts.brokerIdp!.issuer}
   audience: ${BROKER_AUDIENCE}
   clientId: voidkey-broker
   clientSecret: \${BROKER_CLIENT_SECRET}
-  tokenEndpoint: ${parts.brokerIdp.tokenEndpoint}
-clientIdps:
+  tokenEndpoint: ${parts.brokerIdp!.tokenEndpoint}
+`;
+  const minioAuth = parts.self ? `\n    brokerAuth: { tokenSource: self, audience: ${BROKER_AUDIENCE} }` : '';
+  const attribution = parts.self
+    ? `
+        sourceIdentity: \${claims.actor}
+        sessionTags:
+          repository: \${claims.repository}
+          workflow: \${claims.workflow}`
+    : '';
+  return `settings:
+  allowHttpLoopback: true
+  upstreamTimeoutMs: 2000
+${brokerBlock}clientIdps:
   - name: github-actions
     issuer: ${parts.github.issuer}
     audience: ${parts.github.audience}
@@ -33,7 +62,7 @@ accessProviders:
     defaultDuration: 900
   - name: minio-sandbox
     type: minio-sts
-    endpoint: ${parts.minio.url}
+    endpoint: ${parts.minio.url}${minioAuth}
 clientIdentities:
   - name: app-main
     subject: ${MAIN_SUBJECT}
@@ -44,7 +73,7 @@ clientIdentities:
       AWS_DEPLOY:
         provider: aws-sandbox
         roleArn: ${ROLE_DEPLOY}
-        maxDuration: 3600
+        maxDuration: 3600${attribution}
         outputs:
           AWS_ACCESS_KEY_ID: AccessKeyId
           AWS_SECRET_ACCESS_KEY: SecretAccessKey

@@ -37,6 +37,7 @@ async function assumeRoleWithWebIdentity(settings: StsSettings, { action, params
   if (!verdict.ok) throw tokenError(verdict);
   const { claims } = verdict;
   const principalTags = claims['https://aws.amazon.com/tags'];
+  const attribution = tokenAttribution(claims);
   const percent = packedPolicyPercent(settings.packedPolicyLimitBytes, [
     policy ?? '',
     ...policyArns,
@@ -52,7 +53,7 @@ async function assumeRoleWithWebIdentity(settings: StsSettings, { action, params
   }
 
   const credentials = awsCredentials(expiresAfter(duration));
-  const sourceIdentity = stringClaim(claims['https://aws.amazon.com/source_identity']);
+  const { sourceIdentity } = attribution;
   const subject = stringClaim(claims.sub);
   const issuer = stringClaim(claims.iss) ?? '';
   const result = elements({ SubjectFromWebIdentityToken: subject, Audience: verdict.audience })
@@ -65,8 +66,41 @@ async function assumeRoleWithWebIdentity(settings: StsSettings, { action, params
     });
   return {
     result,
-    issued: { ...credentials, action, roleArn, roleSessionName: sessionName, subject, sourceIdentity },
+    issued: { ...credentials, action, roleArn, roleSessionName: sessionName, subject, sourceIdentity, ...(attribution.tags ? { tags: attribution.tags, transitiveTagKeys: attribution.transitiveTagKeys } : {}) },
   };
+}
+
+/**
+ * The session's SourceIdentity and principal tags, from the token's own claims, within
+ * AWS's limits (IAM User Guide, "Passing session tags using AssumeRoleWithWebIdentity"):
+ * at most 50 tags, keys 1-128 and values 0-256 characters of the tag character set, each
+ * value a one-element list; a source identity of 2-64 characters of [\w+=,.@-], not aws:.
+ */
+function tokenAttribution(claims: Record<string, unknown>): { sourceIdentity?: string; tags?: Record<string, string>; transitiveTagKeys?: string[] } {
+  const invalid = (why: string) => new StsError('InvalidIdentityToken', `The web identity token that was passed could not be validated: ${why}`);
+  const sourceIdentity = claims['https://aws.amazon.com/source_identity'];
+  if (sourceIdentity !== undefined) {
+    if (typeof sourceIdentity !== 'string' || !/^[\w+=,.@-]{2,64}$/.test(sourceIdentity) || sourceIdentity.toLowerCase().startsWith('aws:')) throw invalid('invalid source_identity claim');
+  }
+  const tagsClaim = claims['https://aws.amazon.com/tags'];
+  if (tagsClaim === undefined) return { sourceIdentity };
+  if (typeof tagsClaim !== 'object' || tagsClaim === null || Array.isArray(tagsClaim)) throw invalid('invalid tags claim');
+  const { principal_tags: principal, transitive_tag_keys: transitive } = tagsClaim as Record<string, unknown>;
+  if (typeof principal !== 'object' || principal === null || Array.isArray(principal)) throw invalid('tags claim without principal_tags');
+  const tags: Record<string, string> = {};
+  const entries = Object.entries(principal as Record<string, unknown>);
+  if (entries.length > 50) throw invalid('more than 50 principal tags');
+  for (const [key, value] of entries) {
+    if (key.length < 1 || key.length > 128 || !TAG_TEXT.test(key)) throw invalid(`invalid principal tag key ${key.slice(0, 16)}`);
+    if (!Array.isArray(value) || value.length !== 1 || typeof value[0] !== 'string' || value[0].length > 256 || !TAG_TEXT.test(value[0])) throw invalid(`invalid value of principal tag ${key}`);
+    tags[key] = value[0];
+  }
+  let transitiveTagKeys: string[] | undefined;
+  if (transitive !== undefined) {
+    if (!Array.isArray(transitive) || !transitive.every((k) => typeof k === 'string' && Object.hasOwn(tags, k))) throw invalid('transitive_tag_keys must name principal tags');
+    transitiveTagKeys = transitive as string[];
+  }
+  return { sourceIdentity, tags, transitiveTagKeys };
 }
 
 function assumeRole(settings: StsSettings, { action, params, headers }: StsCall): StsOutcome {

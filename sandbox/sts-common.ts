@@ -33,6 +33,9 @@ export interface IssuedCredentials extends StsCredentials {
   readonly roleSessionName?: string;
   readonly subject?: string;
   readonly sourceIdentity?: string;
+  /** AssumeRoleWithWebIdentity: the principal tags the token carried. */
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly transitiveTagKeys?: readonly string[];
 }
 
 export interface StsOutcome {

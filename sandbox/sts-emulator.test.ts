@@ -43,6 +43,9 @@ function stsClient(endpoint: string, options: { maxAttempts?: number; sessionTok
   });
 }
 
+const SOURCE_IDENTITY = 'https://aws.amazon.com/source_identity';
+const TAGS = 'https://aws.amazon.com/tags';
+
 describe('startStsEmulator (flavor aws) with the real @aws-sdk/client-sts', () => {
   let issuer: TokenIssuer;
   let sts: StsEmulator;
@@ -153,6 +156,12 @@ describe('startStsEmulator (flavor aws) with the real @aws-sdk/client-sts', () =
       await expect(assume()).resolves.toMatchObject({ $metadata: { httpStatusCode: 200 } });
     });
 
+    it("control: the token's source_identity and principal tags, within AWS's limits, become the session's", async () => {
+      const token = await issuer.githubToken({ [SOURCE_IDENTITY]: 'octocat', [TAGS]: { principal_tags: { repo: ['acme/app'], ...Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`k${i}`, ['v']])) }, transitive_tag_keys: ['repo'] } } as Record<string, unknown>);
+      await expect(assume({ WebIdentityToken: token })).resolves.toMatchObject({ SourceIdentity: 'octocat' });
+      expect(sts.issued[0]).toMatchObject({ sourceIdentity: 'octocat', tags: { repo: 'acme/app' }, transitiveTagKeys: ['repo'] });
+    });
+
     it.each<[string, () => Promise<string>, string, number, RegExp]>([
       ['an expired token', () => issuer.githubToken({}, { iat: Math.floor(Date.now() / 1000) - 900 }), 'ExpiredTokenException', 400, /Token expired/],
       ['the wrong audience', () => issuer.githubToken({ aud: 'https://broker.example.com' }), 'InvalidIdentityTokenException', 400, /Incorrect token audience/],
@@ -161,6 +170,12 @@ describe('startStsEmulator (flavor aws) with the real @aws-sdk/client-sts', () =
       ['alg none', () => Promise.resolve(issuer.unsignedToken()), 'InvalidIdentityTokenException', 400, /./],
       ['something that is not a JWT', () => Promise.resolve('not-a-jwt'), 'InvalidIdentityTokenException', 400, /not a valid JWT/],
       ['a subject the trust policy refuses', () => issuer.githubToken({ repository: 'evil/app' }), 'AccessDenied', 403, /Not authorized to perform sts:AssumeRoleWithWebIdentity/],
+      ['a source_identity starting with aws:', () => issuer.githubToken({ [SOURCE_IDENTITY]: 'aws:octocat' } as Record<string, unknown>), 'InvalidIdentityTokenException', 400, /invalid source_identity claim/],
+      ['a source_identity over 64 characters', () => issuer.githubToken({ [SOURCE_IDENTITY]: 'a'.repeat(65) } as Record<string, unknown>), 'InvalidIdentityTokenException', 400, /invalid source_identity claim/],
+      ['51 principal tags', () => issuer.githubToken({ [TAGS]: { principal_tags: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, ['v']])) } } as Record<string, unknown>), 'InvalidIdentityTokenException', 400, /more than 50 principal tags/],
+      ['a tag value that is not a one-element list', () => issuer.githubToken({ [TAGS]: { principal_tags: { repo: 'acme/app' } } } as Record<string, unknown>), 'InvalidIdentityTokenException', 400, /invalid value of principal tag repo/],
+      ['a tag value over 256 characters', () => issuer.githubToken({ [TAGS]: { principal_tags: { repo: ['a'.repeat(257)] } } } as Record<string, unknown>), 'InvalidIdentityTokenException', 400, /invalid value of principal tag repo/],
+      ['a transitive key that is no tag', () => issuer.githubToken({ [TAGS]: { principal_tags: { repo: ['a'] }, transitive_tag_keys: ['team'] } } as Record<string, unknown>), 'InvalidIdentityTokenException', 400, /transitive_tag_keys must name principal tags/],
     ])('rejects %s', async (_case, token, name, status, message) => {
       const error = await sdkError(assume({ WebIdentityToken: await token() }));
       expect(error.name).toBe(name);

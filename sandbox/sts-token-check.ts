@@ -1,9 +1,13 @@
-import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { remoteIssuerKeys } from './issuer-keys';
 
 /** What the STS emulator trusts, like an IAM OIDC provider plus the role's trust policy. */
 export interface StsTrust {
   readonly issuer: string;
-  readonly jwksUri: string;
+  /** Default: discovered from `{issuer}/.well-known/openid-configuration`, as AWS does. */
+  readonly jwksUri?: string;
+  /** How long a fetched key set is trusted (default jose's 10 minutes). */
+  readonly jwksCacheMaxAgeMs?: number;
   /** The client id(s) registered for the provider; the token's `aud` must contain one. */
   readonly audience: string | readonly string[];
   /** Default: the algorithms AWS accepts (RS256/384/512, ES256/384/512). */
@@ -38,7 +42,7 @@ const AWS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512'];
 export function createTokenChecker(trust?: StsTrust): TokenChecker {
   if (trust === undefined) return (token) => Promise.resolve(checkUnverified(token));
   const trusted = trust;
-  const keys = createRemoteJWKSet(new URL(trust.jwksUri), { cooldownDuration: 0, timeoutDuration: 2_000 });
+  const keys = remoteIssuerKeys(trust.issuer, { jwksUri: trust.jwksUri, cacheMaxAgeMs: trust.jwksCacheMaxAgeMs });
   const audiences = typeof trust.audience === 'string' ? [trust.audience] : [...trust.audience];
   // A verified token stays valid until its exp: remembering the verdict keeps the emulator's
   // CPU out of benchmarks (the broker sends one cached token for many calls). Failures are

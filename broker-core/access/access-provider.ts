@@ -16,8 +16,14 @@ export interface MintContext {
   readonly signal: AbortSignal;
   /** Milliseconds since the epoch: no call or retry may start after this (request deadline, client token `exp`). */
   readonly deadline: number;
-  /** The broker's own token for the given audience (cached, single-flight). */
-  brokerToken(audience?: string): Promise<string>;
+  /**
+   * The broker's own token for the given audience: its IdP's (cached, single-flight) or,
+   * with `brokerAuth.tokenSource: self`, one signed for this mint by the broker's own
+   * issuer, carrying `claims` too (e.g. AWS's source_identity and tags). A provider never
+   * asks which: an IdP token cannot carry per-mint claims, and the config refuses keys
+   * that need them there.
+   */
+  brokerToken(audience?: string, claims?: Readonly<Record<string, unknown>>): Promise<string>;
 }
 
 export interface MintedCredential {
@@ -68,8 +74,10 @@ export interface AccessProviderFactory<C extends AccessProviderConfig = AccessPr
   /** Config fields whose values are secret: never logged, never echoed in errors. */
   readonly secretFields: readonly string[];
   durationBounds(provider: C, key: KeyConfig): DurationBounds;
-  /** Whether minting presents the broker's own token (then the config needs `brokerIdp`). Default: true. */
+  /** Whether minting presents the broker's own token (then the config needs `brokerIdp` or `brokerIdentity`). Default: true. */
   usesBrokerToken?(provider: C): boolean;
+  /** `tokenSource: self`: the audience when the provider asks for none (AWS: sts.amazonaws.com); none means the config must name one. */
+  selfAudience?(provider: C): string | undefined;
   /** Cross-field checks a schema cannot express, over the provider's entry and every key that uses it. */
   check?(provider: C, providerPath: (string | number)[], keys: ReadonlyArray<{ path: (string | number)[]; key: KeyConfig }>): ConfigProblem[];
   /** Valid settings the provider cannot honour as written: warnings that say what happens instead. */

@@ -17,7 +17,8 @@ export const outputsSchema = {
 
 /**
  * Voidkey's `brokerAuth`: the broker token's audience for this provider, and what it must carry.
- * `tokenSource: broker-oidc` is what the broker does anyway; `jwksUri` (else
+ * `tokenSource`: `broker-oidc` (the token of `brokerIdp`, the default when one is configured)
+ * or `self` (a per-mint token signed by `brokerIdentity`); `jwksUri` (else
  * brokerIdp.jwksUri) is the key set the broker's own token must verify against.
  */
 export const brokerAuthSchema = {
@@ -27,7 +28,7 @@ export const brokerAuthSchema = {
     audience: { type: 'string', minLength: 1 },
     expectedIssuer: { type: 'string', minLength: 1 },
     expectedAudience: { type: 'string', minLength: 1 },
-    tokenSource: { enum: ['broker-oidc'] },
+    tokenSource: { enum: ['broker-oidc', 'self'] },
     jwksUri: { type: 'string', minLength: 1 },
   },
 } as const;

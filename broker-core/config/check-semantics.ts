@@ -1,4 +1,4 @@
-import type { ConfigProblem, ProviderRegistry } from '../access/access-provider';
+import type { AccessProviderFactory, ConfigProblem, ProviderRegistry } from '../access/access-provider';
 import type { BrokerConfig, KeyConfig } from './types';
 import { checkServiceUrl, isHttpLoopbackUrl } from './urls';
 
@@ -24,6 +24,15 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
   };
 
   url(config.policy?.pdp?.url, ['policy', 'pdp', 'url']);
+
+  if (config.brokerIdentity) {
+    // The issuer is what clouds are told to trust: plain http only in a config marked local.
+    const problem = checkServiceUrl(config.brokerIdentity.issuer, allowHttpLoopback);
+    if (problem) errors.push({ path: ['brokerIdentity', 'issuer'], message: problem });
+    else if (/[?#]/.test(config.brokerIdentity.issuer)) errors.push({ path: ['brokerIdentity', 'issuer'], message: 'must not carry a query or a fragment (OpenID Connect Discovery 1.0, section 3)' });
+    else if (config.brokerIdentity.issuer.endsWith('/')) errors.push({ path: ['brokerIdentity', 'issuer'], message: "must not end with '/': clouds compare the issuer as an exact string, and the discovery document lives under it" });
+  }
+
   if (config.brokerIdp) {
     url(config.brokerIdp.tokenEndpoint, ['brokerIdp', 'tokenEndpoint']);
     url(config.brokerIdp.issuer, ['brokerIdp', 'issuer']);
@@ -93,9 +102,7 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     if (providerTypes.has(provider.name)) errors.push({ path: ['accessProviders', index, 'name'], message: `duplicate provider name '${provider.name}'` });
     providerTypes.set(provider.name, provider.type);
     const factory = providers.get(provider.type);
-    if (!config.brokerIdp && factory && (factory.usesBrokerToken?.(provider) ?? true)) {
-      errors.push({ path: ['accessProviders', index], message: `a ${provider.type} provider presents the broker's own token: the config needs a 'brokerIdp'` });
-    }
+    if (factory && (factory.usesBrokerToken?.(provider) ?? true)) errors.push(...checkTokenSource(config, provider, index, factory));
     for (const field of ['endpoint', 'stsEndpoint', 'iamCredentialsEndpoint', 'authorityHost']) {
       if (typeof provider[field] === 'string') url(provider[field] as string, ['accessProviders', index, field]);
     }
@@ -152,6 +159,26 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
     if (factory?.lint) warnings.push(...factory.lint(provider, ['accessProviders', index], keysByProvider.get(provider.name) ?? []));
   });
   return { errors, warnings };
+}
+
+/** Which token a provider presents, and whether the config has what that source needs. */
+function checkTokenSource(config: BrokerConfig, provider: BrokerConfig['accessProviders'][number], index: number, factory: AccessProviderFactory): ConfigProblem[] {
+  const at = ['accessProviders', index];
+  const brokerAuth = provider.brokerAuth as { tokenSource?: string; audience?: string; jwksUri?: string } | undefined;
+  if (brokerAuth?.tokenSource === 'self') {
+    const problems: ConfigProblem[] = [];
+    if (!config.brokerIdentity) problems.push({ path: [...at, 'brokerAuth', 'tokenSource'], message: "self needs a 'brokerIdentity' (the broker's own issuer and signing keys)" });
+    if (brokerAuth.audience === undefined && factory.selfAudience?.(provider) === undefined) {
+      problems.push({ path: [...at, 'brokerAuth'], message: `tokenSource self needs 'audience': the value the ${provider.type} side expects in the token's aud (e.g. MinIO's OpenID client id)` });
+    }
+    if (brokerAuth.jwksUri !== undefined) problems.push({ path: [...at, 'brokerAuth', 'jwksUri'], message: "checks a broker IdP's token: with tokenSource self the broker signs the token itself. Remove it" });
+    return problems;
+  }
+  if (!config.brokerIdp) {
+    const hint = config.brokerIdentity ? " (or set 'brokerAuth: {tokenSource: self}' to use brokerIdentity)" : " or a 'brokerIdentity'";
+    return [{ path: at, message: `a ${provider.type} provider presents the broker's own token: the config needs a 'brokerIdp'${hint}` }];
+  }
+  return [];
 }
 
 /**

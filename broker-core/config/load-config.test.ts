@@ -127,7 +127,7 @@ describe('loadConfig', () => {
 
   it('refuses a provider that presents the broker token when no brokerIdp is configured', () => {
     const withoutBrokerIdp = BASE.replace(/brokerIdp:\n( {2}.*\n)+/, '');
-    expect(issuesOf(withoutBrokerIdp)).toEqual([expect.stringMatching(/^config\.yaml:\d+:\d+: accessProviders\[0\]: a aws-sts provider presents the broker's own token: the config needs a 'brokerIdp'$/)]);
+    expect(issuesOf(withoutBrokerIdp)).toEqual([expect.stringMatching(/^config\.yaml:\d+:\d+: accessProviders\[0\]: a aws-sts provider presents the broker's own token: the config needs a 'brokerIdp' or a 'brokerIdentity'$/)]);
     // ambient AWS needs none (positive control on the same file)
     expect(load(withoutBrokerIdp.replace('    type: aws-sts\n', '    type: aws-sts\n    auth: ambient\n')).config.brokerIdp).toBeUndefined();
   });

@@ -6,7 +6,7 @@ import { ConfigError, formatPath, type ConfigIssue } from './config-error';
 import { interpolateEnv } from './interpolate';
 import { checkSemantics } from './check-semantics';
 import { loadPolicies, type LoadedPolicies, type PolicyReader } from './load-policies';
-import { DEFAULT_SETTINGS, type BrokerConfig } from './types';
+import { DEFAULT_SETTINGS, DEFAULT_TOKEN_LIFETIME_SECONDS, type BrokerConfig } from './types';
 import { validatorFor } from './validators';
 
 export interface LoadConfigOptions {
@@ -125,6 +125,17 @@ function withDefaults(raw: Record<string, unknown>): BrokerConfig {
   if (config.brokerIdp) {
     config.brokerIdp.audienceParam ??= 'audience';
     config.brokerIdp.clientAuthMethod ??= 'client_secret_basic';
+  }
+  if (config.brokerIdentity) {
+    config.brokerIdentity.tokenLifetimeSeconds ??= DEFAULT_TOKEN_LIFETIME_SECONDS;
+    // With no broker IdP, the broker's own issuer is the only token source: say so on
+    // every provider, so providers' checks read one field (brokerAuth.tokenSource).
+    if (!config.brokerIdp) {
+      for (const provider of config.accessProviders ?? []) {
+        const brokerAuth = provider.brokerAuth as { tokenSource?: string } | undefined;
+        if (brokerAuth?.tokenSource === undefined) provider.brokerAuth = { ...brokerAuth, tokenSource: 'self' };
+      }
+    }
   }
   return config;
 }

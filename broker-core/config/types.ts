@@ -42,6 +42,17 @@ export interface BrokerIdpConfig {
   validateAudience?: boolean;
 }
 
+/** The broker's own issuer (docs/issuer.md): it signs per-mint tokens and publishes their keys. */
+export interface BrokerIdentityConfig {
+  /** https (loopback http with settings.allowHttpLoopback): where discovery and the JWKS are served. */
+  issuer: string;
+  /** PEM private keys; the first signs, every one is published. */
+  signingKeys: Array<{ file: string }>;
+  tokenLifetimeSeconds: number;
+}
+
+export const DEFAULT_TOKEN_LIFETIME_SECONDS = 300;
+
 export interface ClientIdpConfig {
   name: string;
   issuer: string;
@@ -114,6 +125,7 @@ export interface BrokerConfig {
   policy?: PolicyConfig;
   server?: ServerConfig;
   brokerIdp?: BrokerIdpConfig;
+  brokerIdentity?: BrokerIdentityConfig;
   clientIdps: ClientIdpConfig[];
   accessProviders: AccessProviderConfig[];
   clientIdentities: ClientIdentityConfig[];

@@ -3,6 +3,7 @@ import type { CliIo } from '../cli-io';
 import { registerAudit } from './audit';
 import { registerConfig } from './config';
 import { registerExec } from './exec';
+import { registerIssuer } from './issuer';
 import { registerListIdps } from './list-idps';
 import { registerListKeys } from './list-keys';
 import { registerMint } from './mint';
@@ -26,5 +27,6 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerConfig,
   registerPolicy,
   registerAudit,
+  registerIssuer,
   registerVersion,
 ];

@@ -14,3 +14,5 @@ export { verifyAuditFile, type AuditVerdict } from './verify-audit';
 export { CedarPolicySet, PolicySetError } from '../../broker-core/policy/cedar-policy-set';
 export { readPolicyPath } from './policy-files';
 export { replayAudit, renderReplay, type ReplayReport } from './policy-replay';
+export { issuerJwks, issuerTrust, renderTrust, writeSigningKey, IssuerConfigMissing, type IssuerTrust } from './issuer-trust';
+export { SigningKeyError } from '../../broker-core/issuer/signing-keys';

@@ -5,6 +5,9 @@ import { assumeRole, createStsClient, policyDocument, roleSessionName, WebIdenti
 import type { AwsStsKeyConfig, AwsStsProviderConfig } from './descriptor';
 
 const ANY = /^[\s\S]*$/;
+/** The claims AWS reads from a web identity token (IAM User Guide, "Passing session tags using AssumeRoleWithWebIdentity"). */
+const AWS_SOURCE_IDENTITY_CLAIM = 'https://aws.amazon.com/source_identity';
+const AWS_TAGS_CLAIM = 'https://aws.amazon.com/tags';
 
 /**
  * `aws-sts`. Web identity (default): AssumeRoleWithWebIdentity, unsigned, with the
@@ -38,7 +41,7 @@ class AwsStsProvider implements AccessProvider {
 
   private async assumeRoleWithWebIdentity(context: MintContext): Promise<MintedCredential> {
     const key = context.key as AwsStsKeyConfig;
-    const webIdentityToken = await context.brokerToken(this.config.brokerAuth?.audience);
+    const webIdentityToken = await context.brokerToken(this.config.brokerAuth?.audience, this.attribution(key, context));
     return this.webIdentity.assumeRoleWithWebIdentity(
       {
         RoleArn: key.roleArn ?? this.config.roleArn!,
@@ -52,12 +55,35 @@ class AwsStsProvider implements AccessProvider {
     );
   }
 
-  private async assumeRole(context: MintContext): Promise<MintedCredential> {
-    const key = context.key as AwsStsKeyConfig;
-    const tags = Object.entries(key.sessionTags ?? {}).map(([Key, template]) => ({
+  /**
+   * Web identity: AWS reads the session's SourceIdentity and principal tags only from the
+   * token's own claims, which the broker's own issuer signs for this mint (the config
+   * allows these fields here only with `tokenSource: self`).
+   */
+  private attribution(key: AwsStsKeyConfig, context: MintContext): Record<string, unknown> | undefined {
+    if (key.sessionTags === undefined && key.sourceIdentity === undefined) return undefined;
+    const claims: Record<string, unknown> = {};
+    if (key.sourceIdentity !== undefined) claims[AWS_SOURCE_IDENTITY_CLAIM] = renderTemplate(key.sourceIdentity, context.claims, 'sourceIdentity', AWS_SOURCE_IDENTITY);
+    const tags = this.sessionTags(key, context);
+    if (tags.length > 0) {
+      claims[AWS_TAGS_CLAIM] = {
+        principal_tags: Object.fromEntries(tags.map(({ Key, Value }) => [Key, [Value]])),
+        ...(key.transitiveTagKeys === undefined ? {} : { transitive_tag_keys: key.transitiveTagKeys }),
+      };
+    }
+    return claims;
+  }
+
+  private sessionTags(key: AwsStsKeyConfig, context: MintContext): Array<{ Key: string; Value: string }> {
+    return Object.entries(key.sessionTags ?? {}).map(([Key, template]) => ({
       Key,
       Value: renderTemplate(template, context.claims, `session tag '${Key}'`, AWS_TAG_VALUE),
     }));
+  }
+
+  private async assumeRole(context: MintContext): Promise<MintedCredential> {
+    const key = context.key as AwsStsKeyConfig;
+    const tags = this.sessionTags(key, context);
     this.client ??= createStsClient(this.stsOptions());
     return assumeRole(
       this.client,

@@ -12,7 +12,7 @@ export interface AwsStsProviderConfig extends AccessProviderConfig {
   defaultDuration?: number;
   /** Voidkey's provider-level role: the default `roleArn` of keys that set none. */
   roleArn?: string;
-  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc'; jwksUri?: string };
+  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc' | 'self'; jwksUri?: string };
 }
 
 export interface AwsStsKeyConfig extends KeyConfig {
@@ -88,6 +88,10 @@ export const awsStsDescriptor = {
   usesBrokerToken(provider: AwsStsProviderConfig): boolean {
     return provider.auth !== 'ambient';
   },
+  /** What an IAM OIDC provider for the broker's issuer lists as its client id. */
+  selfAudience(): string {
+    return 'sts.amazonaws.com';
+  },
   durationBounds(provider: AwsStsProviderConfig): DurationBounds {
     const max = provider.auth === 'ambient' ? MAX_CHAINED_DURATION : MAX_DURATION;
     return { min: MIN_DURATION, max, default: Math.min(max, provider.defaultDuration ?? (provider.auth === 'ambient' ? MAX_CHAINED_DURATION : 3600)), defaultMax: DEFAULT_MAX_DURATION };
@@ -102,10 +106,14 @@ export const awsStsDescriptor = {
       if (key.roleArn === undefined && provider.roleArn === undefined) {
         problems.push({ path, message: `missing required field 'roleArn' (or set 'roleArn' on provider '${provider.name}', the default of its keys)` });
       }
+      // With web identity, AWS takes tags and source identity only from the token: the
+      // broker's own issuer puts them there; a broker IdP's token cannot carry them.
+      const selfIssued = provider.brokerAuth?.tokenSource === 'self';
       const onlyAmbient = ['externalId', 'sessionTags', 'transitiveTagKeys', 'sourceIdentity'] as const;
       for (const field of onlyAmbient) {
-        if (!ambient && key[field] !== undefined) {
-          problems.push({ path: [...path, field], message: `needs 'auth: ambient' on provider '${provider.name}': with web identity, AWS takes tags and source identity only from the token` });
+        if (!ambient && key[field] !== undefined && (field === 'externalId' || !selfIssued)) {
+          const fix = field === 'externalId' ? "'auth: ambient'" : "'auth: ambient' or 'brokerAuth: {tokenSource: self}'";
+          problems.push({ path: [...path, field], message: `needs ${fix} on provider '${provider.name}': with web identity, AWS takes tags and source identity only from the token` });
         }
       }
       for (const tagKey of Object.keys(key.sessionTags ?? {})) {

@@ -8,7 +8,7 @@ export interface AzureProviderConfig extends AccessProviderConfig {
   type: 'azure';
   tenantId: string;
   authorityHost?: string;
-  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string };
+  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc' | 'self' };
   /** PEM file of the CAs to trust for `authorityHost` instead of the public roots (private clouds, test CAs). */
   caFile?: string;
 }

@@ -1,5 +1,5 @@
 import type { AccessProviderFactory } from '../../broker-core/access/access-provider';
-import { AZURE_OUTPUT_FIELDS, azureDurationBounds, azureKeySchema, azureProviderSchema, checkAzureConfig, type AzureProviderConfig } from './azure-config';
+import { AZURE_OUTPUT_FIELDS, azureDurationBounds, azureKeySchema, azureProviderSchema, checkAzureConfig, DEFAULT_BROKER_AUDIENCE, type AzureProviderConfig } from './azure-config';
 
 /**
  * Everything about `type: azure` but minting: what config validation needs, free of
@@ -12,5 +12,7 @@ export const azureDescriptor: Omit<AccessProviderFactory<AzureProviderConfig>, '
   outputFields: AZURE_OUTPUT_FIELDS,
   secretFields: [],
   durationBounds: azureDurationBounds,
+  /** The one audience a federated credential accepts. */
+  selfAudience: () => DEFAULT_BROKER_AUDIENCE,
   check: checkAzureConfig,
 };

@@ -12,5 +12,7 @@ export const gcpDescriptor: Omit<AccessProviderFactory<GcpProviderConfig>, 'crea
   outputFields: GCP_OUTPUT_FIELDS,
   secretFields: [],
   durationBounds: gcpDurationBounds,
+  /** A pool provider with no allowed audiences accepts its own resource name. */
+  selfAudience: (provider) => provider.workloadIdentityProvider,
   check: checkGcpConfig,
 };

@@ -8,7 +8,7 @@ export interface GcpProviderConfig extends AccessProviderConfig {
   workloadIdentityProvider: string;
   stsEndpoint?: string;
   iamCredentialsEndpoint?: string;
-  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string };
+  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc' | 'self' };
   defaultDuration?: number;
 }
 

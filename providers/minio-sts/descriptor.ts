@@ -9,7 +9,7 @@ export interface MinioStsProviderConfig extends AccessProviderConfig {
   defaultDuration?: number;
   /** Voidkey's provider-level role: the default `roleArn` of keys that set none. */
   roleArn?: string;
-  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc'; jwksUri?: string };
+  brokerAuth?: { audience?: string; expectedIssuer?: string; expectedAudience?: string; tokenSource?: 'broker-oidc' | 'self'; jwksUri?: string };
 }
 
 export interface MinioKeyConfig extends KeyConfig {
