@@ -225,6 +225,18 @@ describe('azure provider: Entra errors', () => {
     expectSanitised(error, ctx);
   });
 
+  it('cuts off an oversized token answer (8 MB) at the socket: nothing past the cap is read, the mint fails', async () => {
+    await expect(createProvider().mint(context(key()))).resolves.toBeDefined(); // control
+    entra.reset();
+    entra.failNext('token', { status: 200, body: { token_type: 'Bearer', expires_in: 3599, access_token: 'x'.repeat(8 * 1024 * 1024) } }, 'always');
+    const provider = createProvider();
+    const error = await mintError(provider, context(key()));
+    expect(error).toBeInstanceOf(ProviderUnavailable);
+    expect(tokenRequests().length).toBeLessThanOrEqual(3);
+    entra.reset();
+    await expect(provider.mint(context(key()))).resolves.toBeDefined(); // and the provider goes on serving
+  });
+
   it('spends one budget of 3 attempts per key across the metadata and token calls: retries never multiply', async () => {
     await expect(createProvider().mint(context(key()))).resolves.toBeDefined(); // control
     entra.reset();

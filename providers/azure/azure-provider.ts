@@ -9,11 +9,12 @@ import {
   type AzureProviderConfig,
 } from './azure-config';
 import { getEntraToken, type EntraTransport } from './get-entra-token';
+import { capAnswers } from '../http-common/capped-agent';
 
 /** `type: azure`: the broker's token as a federated client assertion for the key's app. */
 export function createAzureProvider(config: AzureProviderConfig, deps: ProviderDependencies): AccessProvider {
   const transport: EntraTransport = {
-    agent: new Agent({ keepAlive: true, maxSockets: 256, ...(config.caFile === undefined ? {} : { ca: readCaFile(config.caFile) }) }),
+    agent: capAnswers(new Agent({ keepAlive: true, maxSockets: 256, ...(config.caFile === undefined ? {} : { ca: readCaFile(config.caFile) }) })),
     timeoutMs: deps.settings.upstreamTimeoutMs,
   };
   return new AzureAccessProvider(config, transport);

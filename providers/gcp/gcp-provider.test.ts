@@ -266,6 +266,23 @@ describe('gcp provider: upstream errors', () => {
     expectSanitised(error, ctx);
   });
 
+  it.each([
+    ['sts', 'sts'],
+    ['generateAccessToken', 'iam'],
+  ] as const)('cuts off an oversized answer from %s (8 MB) at the socket: nothing past the cap is read, the mint fails', async (endpoint, leg) => {
+    const provider = createProvider();
+    await expect(provider.mint(context(key()))).resolves.toBeDefined(); // control
+    emulator.reset();
+    const huge = endpoint === 'sts' ? { access_token: 'x'.repeat(8 * 1024 * 1024), issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3600 } : { accessToken: 'x'.repeat(8 * 1024 * 1024), expireTime: new Date(Date.now() + 3_600_000).toISOString() };
+    emulator.failNext(endpoint, { status: 200, body: huge }, 'always');
+    const error = await mintError(provider, context(key()));
+    // Read whole, the STS answer used to be accepted and its 8 MB token sent on as a header.
+    expect({ name: error.constructor.name, detail: error.detail }).toEqual({ name: 'ProviderUnavailable', detail: `${leg}: network ERR_STREAM_PREMATURE_CLOSE` });
+    expect(emulator.calls('sts') + emulator.calls('generateAccessToken')).toBe(3);
+    emulator.reset();
+    await expect(provider.mint(context(key()))).resolves.toBeDefined(); // and the provider goes on serving
+  });
+
   it('rides out throttling: a 429 then success', async () => {
     emulator.failNext('generateAccessToken', { status: 429, body: { error: { code: 429, message: 'Quota exceeded.', status: 'RESOURCE_EXHAUSTED' } } });
     const minted = await createProvider().mint(context(key()));

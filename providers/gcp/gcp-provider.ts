@@ -10,13 +10,14 @@ import {
   type GcpKeyConfig,
   type GcpProviderConfig,
 } from './gcp-config';
+import { capAnswers } from '../http-common/capped-agent';
 import { generateAccessToken, type GcpTransport } from './generate-access-token';
 
 /** `type: gcp`: workload identity federation, then a service account's access token. */
 export function createGcpProvider(config: GcpProviderConfig, deps: ProviderDependencies): AccessProvider {
   const agentOptions = { keepAlive: true, maxSockets: 256 };
-  const http = new HttpAgent(agentOptions);
-  const https = new HttpsAgent(agentOptions);
+  const http = capAnswers(new HttpAgent(agentOptions));
+  const https = capAnswers(new HttpsAgent(agentOptions));
   const transport: GcpTransport = {
     agent: (url) => (url.protocol === 'http:' ? http : https),
     timeoutMs: deps.settings.upstreamTimeoutMs,
