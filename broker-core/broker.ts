@@ -14,6 +14,7 @@ import {
   DurationInvalid,
   IdentityNotMatched,
   InternalError,
+  KeyNotExchangeable,
   KeyNotPermitted,
   MintFailed,
   ProviderBadResponse,
@@ -40,6 +41,12 @@ export interface MintRequest {
   readonly all?: boolean;
   readonly duration?: number;
   readonly idpName?: string;
+  /**
+   * Token exchange (`POST /oauth2/token`): every key must yield one token (its provider's
+   * `exchangeToken` field among the key's outputs), checked after authorisation and before
+   * any mint; `metadata.exchange` then names it.
+   */
+  readonly exchange?: boolean;
   readonly requestId: string;
   readonly client: ClientInfo;
   /**
@@ -64,6 +71,8 @@ export interface MintedKey {
     readonly credentialId?: string;
     /** Env var name → the provider field it carries (lets the CLI build credential_process output). */
     readonly fields: Record<string, string>;
+    /** Token exchange only: the output that is the token and its RFC 8693 type (never sent by /credentials/mint). */
+    readonly exchange?: { readonly output: string; readonly tokenType: string };
   };
 }
 
@@ -123,6 +132,7 @@ const DENIALS = new Set<string>([
   'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_ISSUER_UNKNOWN', 'ERR_TOKEN_ALG_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND',
   'ERR_TOKEN_SIGNATURE_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_AUDIENCE_MISMATCH',
   'ERR_TOKEN_CLAIM_INVALID', 'ERR_TOKEN_TYPE_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID', 'ERR_POLICY_DENIED',
+  'ERR_KEY_NOT_EXCHANGEABLE',
 ]);
 
 /**
@@ -348,6 +358,7 @@ export class Broker {
       if (durationSeconds < bounds.min || durationSeconds > bounds.max) {
         throw new DurationInvalid(`key '${name}' accepts a duration between ${bounds.min} and ${bounds.max} seconds`);
       }
+      if (request.exchange === true) exchangeOutput(name, provider, granted.key);
       return { granted, provider, durationSeconds };
     });
   }
@@ -466,6 +477,7 @@ export class Broker {
           identity: granted.identity.name,
           ...(credential.credentialId === undefined ? {} : { credentialId: credential.credentialId }),
           fields,
+          ...(request.exchange === true ? { exchange: exchangeOutput(granted.name, provider, granted.key) } : {}),
         },
       },
       audited: {
@@ -497,6 +509,18 @@ function checkRequestShape(request: MintRequest): void {
   if (request.all !== true && request.keys!.length === 0) {
     throw new RequestInvalid("'keys' is empty: name at least one key, or set 'all': true");
   }
+}
+
+/** The key's output that carries its provider's exchange token, or the refusal that sends the caller to /credentials/mint. */
+function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig): { output: string; tokenType: string } {
+  const spec = provider.factory.exchangeToken;
+  const output = spec && Object.entries(key.outputs).find(([, value]) => value === spec.field)?.[0];
+  if (!spec || output === undefined) {
+    throw new KeyNotExchangeable(`key '${name}' is not a single token; mint it at /credentials/mint`, {
+      detail: spec ? `the key outputs no ${spec.field}` : `provider type ${provider.config.type} issues no single token`,
+    });
+  }
+  return { output, tokenType: spec.tokenType };
 }
 
 function timeContext(ms: number): { now: number; utcHour: number; utcWeekday: number } {

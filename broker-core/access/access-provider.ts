@@ -73,6 +73,11 @@ export interface AccessProviderFactory<C extends AccessProviderConfig = AccessPr
   readonly outputFields: readonly string[];
   /** Config fields whose values are secret: never logged, never echoed in errors. */
   readonly secretFields: readonly string[];
+  /**
+   * Token exchange (`POST /oauth2/token`): the output field that is the whole credential and
+   * its RFC 8693 token type. Absent for credentials that are not one token (AWS, MinIO).
+   */
+  readonly exchangeToken?: { readonly field: string; readonly tokenType: string };
   durationBounds(provider: C, key: KeyConfig): DurationBounds;
   /** Whether minting presents the broker's own token (then the config needs `brokerIdp` or `brokerIdentity`). Default: true. */
   usesBrokerToken?(provider: C): boolean;

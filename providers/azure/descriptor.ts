@@ -11,6 +11,7 @@ export const azureDescriptor: Omit<AccessProviderFactory<AzureProviderConfig>, '
   keySchema: azureKeySchema,
   outputFields: AZURE_OUTPUT_FIELDS,
   secretFields: [],
+  exchangeToken: { field: 'AccessToken', tokenType: 'urn:ietf:params:oauth:token-type:access_token' },
   durationBounds: azureDurationBounds,
   /** The one audience a federated credential accepts. */
   selfAudience: () => DEFAULT_BROKER_AUDIENCE,

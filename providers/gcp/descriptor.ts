@@ -11,6 +11,7 @@ export const gcpDescriptor: Omit<AccessProviderFactory<GcpProviderConfig>, 'crea
   keySchema: gcpKeySchema,
   outputFields: GCP_OUTPUT_FIELDS,
   secretFields: [],
+  exchangeToken: { field: 'AccessToken', tokenType: 'urn:ietf:params:oauth:token-type:access_token' },
   durationBounds: gcpDurationBounds,
   /** A pool provider with no allowed audiences accepts its own resource name. */
   selfAudience: (provider) => provider.workloadIdentityProvider,
