@@ -16,6 +16,7 @@ import {
   InternalError,
   KeyNotExchangeable,
   KeyNotPermitted,
+  ScopeInvalid,
   MintFailed,
   ProviderBadResponse,
   RequestInvalid,
@@ -47,6 +48,8 @@ export interface MintRequest {
    * any mint; `metadata.exchange` then names it.
    */
   readonly exchange?: boolean;
+  /** Token exchange: the scopes asked for; each must be among the key's (the token carries the key's scopes). */
+  readonly scopes?: readonly string[];
   readonly requestId: string;
   readonly client: ClientInfo;
   /**
@@ -72,7 +75,7 @@ export interface MintedKey {
     /** Env var name → the provider field it carries (lets the CLI build credential_process output). */
     readonly fields: Record<string, string>;
     /** Token exchange only: the output that is the token and its RFC 8693 type (never sent by /credentials/mint). */
-    readonly exchange?: { readonly output: string; readonly tokenType: string };
+    readonly exchange?: { readonly output: string; readonly tokenType: string; readonly scopes: readonly string[] };
   };
 }
 
@@ -132,7 +135,7 @@ const DENIALS = new Set<string>([
   'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_ISSUER_UNKNOWN', 'ERR_TOKEN_ALG_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND',
   'ERR_TOKEN_SIGNATURE_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_AUDIENCE_MISMATCH',
   'ERR_TOKEN_CLAIM_INVALID', 'ERR_TOKEN_TYPE_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID', 'ERR_POLICY_DENIED',
-  'ERR_KEY_NOT_EXCHANGEABLE',
+  'ERR_KEY_NOT_EXCHANGEABLE', 'ERR_SCOPE_INVALID',
 ]);
 
 /**
@@ -358,7 +361,7 @@ export class Broker {
       if (durationSeconds < bounds.min || durationSeconds > bounds.max) {
         throw new DurationInvalid(`key '${name}' accepts a duration between ${bounds.min} and ${bounds.max} seconds`);
       }
-      if (request.exchange === true) exchangeOutput(name, provider, granted.key);
+      if (request.exchange === true) exchangeOutput(name, provider, granted.key, request.scopes);
       return { granted, provider, durationSeconds };
     });
   }
@@ -512,7 +515,7 @@ function checkRequestShape(request: MintRequest): void {
 }
 
 /** The key's output that carries its provider's exchange token, or the refusal that sends the caller to /credentials/mint. */
-function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig): { output: string; tokenType: string } {
+function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig, requested?: readonly string[]): { output: string; tokenType: string; scopes: readonly string[] } {
   const spec = provider.factory.exchangeToken;
   const output = spec && Object.entries(key.outputs).find(([, value]) => value === spec.field)?.[0];
   if (!spec || output === undefined) {
@@ -520,7 +523,12 @@ function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig): 
       detail: spec ? `the key outputs no ${spec.field}` : `provider type ${provider.config.type} issues no single token`,
     });
   }
-  return { output, tokenType: spec.tokenType };
+  const scopes = spec.scopes?.(key) ?? [];
+  const beyond = (requested ?? []).filter((scope) => !scopes.includes(scope));
+  if (beyond.length > 0) {
+    throw new ScopeInvalid(`key '${name}' does not carry the requested scope`, { detail: `not among the key's scopes: ${beyond.join(' ')}` });
+  }
+  return { output, tokenType: spec.tokenType, scopes };
 }
 
 function timeContext(ms: number): { now: number; utcHour: number; utcWeekday: number } {

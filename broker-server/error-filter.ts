@@ -122,6 +122,7 @@ export function oauthErrorOf(error: unknown): { status: number; body: Omit<OAuth
     const code = error instanceof MintFailed ? error.primary.code : error.code;
     const body = { error_description: error.message, code: error.code };
     if (code.startsWith('ERR_TOKEN_')) return { status: 400, body: { error: 'invalid_grant', ...body } };
+    if (code === 'ERR_SCOPE_INVALID') return { status: 400, body: { error: 'invalid_scope', ...body } };
     if (code === 'ERR_KEY_NOT_EXCHANGEABLE') return { status: 400, body: { error: 'invalid_target', ...body } };
     if (OAUTH_DENIALS.has(code)) return { status: 403, body: { error: 'invalid_target', ...body } };
     if (status === 400) return { status, body: { error: 'invalid_request', ...body } };

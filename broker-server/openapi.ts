@@ -178,6 +178,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
             subject_token_type: { enum: ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token'] },
             resource: { type: 'string', pattern: '^urn:voidkey:key:', description: 'urn:voidkey:key:<KEY> (or audience)' },
             audience: { type: 'string', description: 'the key name (or resource)' },
+            scope: { type: 'string', description: 'space-separated; each must be among the key\'s scopes' },
             requested_token_type: { enum: ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'] },
           },
         },
@@ -185,7 +186,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           type: 'object',
           additionalProperties: false,
           required: ['access_token', 'issued_token_type', 'token_type', 'expires_in'],
-          properties: { access_token: { type: 'string' }, issued_token_type: { type: 'string' }, token_type: { const: 'Bearer' }, expires_in: { type: 'integer', minimum: 0 } },
+          properties: { access_token: { type: 'string' }, issued_token_type: { type: 'string' }, token_type: { const: 'Bearer' }, expires_in: { type: 'integer', minimum: 0 }, scope: { type: 'string', description: 'the key\'s scopes, when not exactly those requested' } },
         },
         AuthorizationServerMetadata: {
           type: 'object',

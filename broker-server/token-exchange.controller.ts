@@ -15,6 +15,8 @@ export interface TokenExchangeResponse {
   issued_token_type: string;
   token_type: 'Bearer';
   expires_in: number;
+  /** RFC 6749 §5.1: present when the token's scopes are not exactly those requested. */
+  scope?: string;
 }
 
 /** Form parameters, each at most once (RFC 6749 §3.2); filled in by the form parser of create-app.ts. */
@@ -51,13 +53,18 @@ export class TokenExchangeController {
     if (requested !== undefined && !(ISSUED_TOKEN_TYPES as readonly string[]).includes(requested)) {
       throw new OAuthRefusal('invalid_request', `requested_token_type must be one of ${ISSUED_TOKEN_TYPES.join(', ')}`);
     }
-    if (parameters.has('scope')) throw new OAuthRefusal('invalid_scope', "scope is not supported: the key's configured scopes apply; omit it");
+    const scope = parameters.get('scope');
+    const scopes = scope === undefined ? undefined : scope.split(' ').filter((one) => one !== '');
+    if (scopes !== undefined && (scopes.length === 0 || scopes.length > 32 || scopes.some((one) => !/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(one)))) {
+      throw new OAuthRefusal('invalid_scope', 'scope must be 1 to 32 space-separated RFC 6749 scope tokens');
+    }
     const key = keyOf(parameters);
 
     const response = await this.runtime.broker.mint({
       token: subjectToken,
       keys: [key],
       exchange: true,
+      ...(scopes === undefined ? {} : { scopes }),
       requestId: request.id,
       client: { address: request.ip, ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'].slice(0, 256) } : {}) },
       timings: request.voidkeyTimings ?? undefined,
@@ -69,11 +76,14 @@ export class TokenExchangeController {
     }
     reply.header('cache-control', 'no-store');
     reply.header('pragma', 'no-cache');
+    // RFC 6749 §5.1: the token carries the key's scopes; say so when they are not exactly the ones asked for.
+    const sameScopes = scopes !== undefined && scopes.length === exchange.scopes.length && exchange.scopes.every((one) => scopes.includes(one));
     return {
       access_token: minted.credentials[exchange.output]!,
       issued_token_type: exchange.tokenType,
       token_type: 'Bearer',
       expires_in: Math.max(0, Math.floor((Date.parse(minted.expiresAt) - Date.now()) / 1000)),
+      ...(sameScopes || exchange.scopes.length === 0 ? {} : { scope: exchange.scopes.join(' ') }),
     };
   }
 
@@ -108,7 +118,9 @@ const KEY_NAME = /^[\x21-\x7e]{1,256}$/;
 /** The one key: `resource=urn:voidkey:key:<KEY>` or `audience=<KEY>`; both must agree. */
 function keyOf(parameters: FormBody): string {
   const resource = parameters.get('resource');
-  const audience = parameters.get('audience');
+  // Google's external_account clients send the file's `audience`: the resource form is accepted there too.
+  const sent = parameters.get('audience');
+  const audience = sent?.startsWith(KEY_RESOURCE_PREFIX) ? sent.slice(KEY_RESOURCE_PREFIX.length) : sent;
   if (resource === undefined && audience === undefined) {
     throw new OAuthRefusal('invalid_request', `name the key as resource=${KEY_RESOURCE_PREFIX}<KEY> or audience=<KEY>`);
   }

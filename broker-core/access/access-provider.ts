@@ -77,7 +77,12 @@ export interface AccessProviderFactory<C extends AccessProviderConfig = AccessPr
    * Token exchange (`POST /oauth2/token`): the output field that is the whole credential and
    * its RFC 8693 token type. Absent for credentials that are not one token (AWS, MinIO).
    */
-  readonly exchangeToken?: { readonly field: string; readonly tokenType: string };
+  readonly exchangeToken?: {
+    readonly field: string;
+    readonly tokenType: string;
+    /** The scopes the key's token carries: a `scope` the caller asks for must be among them. */
+    scopes?(key: KeyConfig): readonly string[];
+  };
   durationBounds(provider: C, key: KeyConfig): DurationBounds;
   /** Whether minting presents the broker's own token (then the config needs `brokerIdp` or `brokerIdentity`). Default: true. */
   usesBrokerToken?(provider: C): boolean;

@@ -102,7 +102,7 @@ clientIdentities:`,
     const answer = await exchange(good());
     expect(answer.status).toBe(200);
     expect(answer.headers.get('cache-control')).toBe('no-store');
-    expect(answer.body).toEqual({ access_token: expect.stringMatching(/^ya29\./) as unknown, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: expect.any(Number) as unknown });
+    expect(answer.body).toEqual({ access_token: expect.stringMatching(/^ya29\./) as unknown, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: expect.any(Number) as unknown, scope: 'https://www.googleapis.com/auth/cloud-platform' });
     expect(answer.body.expires_in).toBeGreaterThan(1700);
     expect(answer.body.expires_in).toBeLessThanOrEqual(1800);
   });
@@ -114,6 +114,13 @@ clientIdentities:`,
     expect(typeof answer.body.access_token).toBe('string');
   });
 
+  it('takes the key in audience as urn:voidkey:key:KEY with Google\'s default scope, as Google\'s external_account clients send it', async () => {
+    const answer = await exchange(good({ resource: undefined, audience: 'urn:voidkey:key:GCP_DEPLOY', scope: 'https://www.googleapis.com/auth/cloud-platform' }));
+    expect(answer.status).toBe(200);
+    expect(answer.body.scope).toBeUndefined();
+    expect(answer.body.access_token).toMatch(/^ya29\./);
+  });
+
   it.each<[string, Record<string, string | undefined>, number, string, RegExp]>([
     ['no grant_type', { grant_type: undefined }, 400, 'invalid_request', /'grant_type' parameter is required/],
     ['another grant', { grant_type: 'client_credentials' }, 400, 'unsupported_grant_type', /grant_type must be urn:ietf:params:oauth:grant-type:token-exchange/],
@@ -123,7 +130,9 @@ clientIdentities:`,
     ['an actor token', { actor_token: 'x' }, 400, 'invalid_request', /actor_token is not supported/],
     ['an unknown requested_token_type', { requested_token_type: 'urn:ietf:params:oauth:token-type:saml2' }, 400, 'invalid_request', /requested_token_type must be one of/],
     ['a requested_token_type the key does not issue', { requested_token_type: JWT_TYPE }, 400, 'invalid_request', /issues urn:ietf:params:oauth:token-type:access_token, not the requested_token_type/],
-    ['a scope', { scope: 'https://www.googleapis.com/auth/cloud-platform' }, 400, 'invalid_scope', /scope is not supported/],
+    ['a scope the key does not carry', { scope: 'https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/gmail.send' }, 400, 'invalid_scope', /key 'GCP_DEPLOY' does not carry the requested scope/],
+    ['a blank scope', { scope: '  ' }, 400, 'invalid_scope', /scope must be 1 to 32 space-separated/],
+    ['an Azure scope on the GCP key', { scope: 'https://management.azure.com/.default' }, 400, 'invalid_scope', /does not carry the requested scope/],
     ['no key', { resource: undefined }, 400, 'invalid_request', /name the key as resource=urn:voidkey:key:<KEY> or audience=<KEY>/],
     ['a resource that is no key', { resource: 'https://example.com' }, 400, 'invalid_target', /resource must be urn:voidkey:key:<KEY>/],
     ['resource and audience naming different keys', { audience: 'AZURE_DEPLOY' }, 400, 'invalid_target', /resource and audience name different keys/],
