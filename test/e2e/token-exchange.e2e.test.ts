@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExternalAccountClient } from 'google-auth-library';
 import { writeSigningKey } from '../../sandbox/broker-issuer-keys';
 import { startEntraEmulator, type EntraEmulator } from '../../sandbox/entra-emulator';
 import { startGcpEmulator, type GcpEmulator } from '../../sandbox/gcp-emulator';
@@ -198,5 +202,32 @@ clientIdentities:`,
       grant_types_supported: [GRANT],
       token_endpoint_auth_methods_supported: ['none'],
     });
+  });
+
+  it('the real google-auth-library gets the GCP key’s token from an external_account file, and refreshes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voidkey-exchange-'));
+    const tokenFile = join(dir, 'oidc-token');
+    writeFileSync(tokenFile, token);
+    const client = ExternalAccountClient.fromJSON({
+      type: 'external_account',
+      audience: 'urn:voidkey:key:GCP_DEPLOY',
+      subject_token_type: JWT_TYPE,
+      token_url: `${sandbox.broker.url}/oauth2/token`,
+      credential_source: { file: tokenFile },
+      // Every call counts as near expiry: each getAccessToken refreshes through the broker.
+      eagerRefreshThresholdMillis: 3_600_000,
+    } as Parameters<typeof ExternalAccountClient.fromJSON>[0])!;
+    const first = await client.getAccessToken();
+    expect(first.token).toMatch(/^ya29\./);
+    const expiry = client.credentials.expiry_date!;
+    expect(expiry).toBeGreaterThan(Date.now() + 1_700_000);
+    // A fresh CI token, as a CI runner writes one: the refresh presents it.
+    writeFileSync(tokenFile, await sandbox.github.githubToken({ repository_id: '123456789' }));
+    const second = await client.getAccessToken();
+    expect(second.token).toMatch(/^ya29\./);
+    expect(second.token).not.toBe(first.token);
+    // Negative beside it: a file holding a token no identity matches gets the broker's refusal, not a token.
+    writeFileSync(tokenFile, await sandbox.github.githubToken({ sub: 'repo:evil/app:ref:refs/heads/main', repository_id: '1' }));
+    await expect(client.getAccessToken()).rejects.toThrow(/invalid_target/);
   });
 });
