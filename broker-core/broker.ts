@@ -50,6 +50,8 @@ export interface MintRequest {
   readonly exchange?: boolean;
   /** Token exchange: the scopes asked for; each must be among the key's (the token carries the key's scopes). */
   readonly scopes?: readonly string[];
+  /** Token exchange: the RFC 8693 `requested_token_type`; a key issuing another type is refused before any mint. */
+  readonly requestedTokenType?: string;
   readonly requestId: string;
   readonly client: ClientInfo;
   /**
@@ -361,7 +363,7 @@ export class Broker {
       if (durationSeconds < bounds.min || durationSeconds > bounds.max) {
         throw new DurationInvalid(`key '${name}' accepts a duration between ${bounds.min} and ${bounds.max} seconds`);
       }
-      if (request.exchange === true) exchangeOutput(name, provider, granted.key, request.scopes);
+      if (request.exchange === true) exchangeOutput(name, provider, granted.key, request.scopes, request.requestedTokenType);
       return { granted, provider, durationSeconds };
     });
   }
@@ -420,15 +422,16 @@ export class Broker {
       requestId: request.requestId,
       signal,
       deadline,
-      brokerToken: async (audience, claims) => {
+      brokerToken: async (audience, claims, options) => {
         const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string; tokenSource?: string }) | undefined;
-        if (brokerAuth?.tokenSource === 'self') {
+        if (brokerAuth?.tokenSource === 'self' || provider.factory.selfIssued === true) {
           if (!this.issuer) throw new BrokerAuthFailed('this broker has no brokerIdentity to sign its own token with');
           const signed = await this.issuer.sign({
             audience: audience ?? provider.factory.selfAudience?.(provider.config) ?? '',
             keyName: granted.name,
             actor: { iss: String(verified.claims.iss), sub: verified.subject },
             claims,
+            ...(options?.lifetimeSeconds === undefined ? {} : { lifetimeSeconds: options.lifetimeSeconds }),
           });
           brokerTokenJti = signed.jti;
           checkBrokerToken(signed.token, brokerAuth);
@@ -515,13 +518,16 @@ function checkRequestShape(request: MintRequest): void {
 }
 
 /** The key's output that carries its provider's exchange token, or the refusal that sends the caller to /credentials/mint. */
-function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig, requested?: readonly string[]): { output: string; tokenType: string; scopes: readonly string[] } {
+function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig, requested?: readonly string[], requestedType?: string): { output: string; tokenType: string; scopes: readonly string[] } {
   const spec = provider.factory.exchangeToken;
   const output = spec && Object.entries(key.outputs).find(([, value]) => value === spec.field)?.[0];
   if (!spec || output === undefined) {
     throw new KeyNotExchangeable(`key '${name}' is not a single token; mint it at /credentials/mint`, {
       detail: spec ? `the key outputs no ${spec.field}` : `provider type ${provider.config.type} issues no single token`,
     });
+  }
+  if (requestedType !== undefined && requestedType !== spec.tokenType) {
+    throw new RequestInvalid(`key '${name}' issues ${spec.tokenType}, not the requested_token_type`);
   }
   const scopes = spec.scopes?.(key) ?? [];
   const beyond = (requested ?? []).filter((scope) => !scopes.includes(scope));

@@ -65,15 +65,13 @@ export class TokenExchangeController {
       keys: [key],
       exchange: true,
       ...(scopes === undefined ? {} : { scopes }),
+      ...(requested === undefined ? {} : { requestedTokenType: requested }),
       requestId: request.id,
       client: { address: request.ip, ...(request.headers['user-agent'] ? { userAgent: request.headers['user-agent'].slice(0, 256) } : {}) },
       timings: request.voidkeyTimings ?? undefined,
     });
     const minted = response[key]!;
     const exchange = minted.metadata.exchange!;
-    if (requested !== undefined && requested !== exchange.tokenType) {
-      throw new OAuthRefusal('invalid_request', `key '${key}' issues ${exchange.tokenType}, not the requested_token_type`);
-    }
     reply.header('cache-control', 'no-store');
     reply.header('pragma', 'no-cache');
     // RFC 6749 §5.1: the token carries the key's scopes; say so when they are not exactly the ones asked for.

@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExternalAccountClient } from 'google-auth-library';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { mintAt } from './sandbox';
 import { writeSigningKey } from '../../sandbox/broker-issuer-keys';
 import { startEntraEmulator, type EntraEmulator } from '../../sandbox/entra-emulator';
 import { startGcpEmulator, type GcpEmulator } from '../../sandbox/gcp-emulator';
@@ -59,12 +61,15 @@ describe('POST /oauth2/token', () => {
     tenantId: ${TENANT}
     authorityHost: ${entra.authorityHost}
     caFile: ${entra.caFile}
+  - name: internal
+    type: broker-jwt
 clientIdentities:`,
       )
       .replace(
         '  - name: app-any-branch',
         `      GCP_DEPLOY: { provider: gcp-prod, serviceAccount: ${SA}, duration: 1800, outputs: { GOOGLE_OAUTH_ACCESS_TOKEN: AccessToken, GOOGLE_CLOUD_PROJECT: ProjectId } }
       GCP_PROJECT_ONLY: { provider: gcp-prod, serviceAccount: ${SA}, outputs: { GOOGLE_CLOUD_PROJECT: ProjectId } }
+      VAULT_JWT: { provider: internal, audience: vault.example.com, duration: 600, claims: { repository: '\${claims.repository}', team: platform }, outputs: { VAULT_JWT: Token, VAULT_JWT_EXPIRES_AT: ExpiresAt } }
       AZURE_DEPLOY: { provider: azure-prod, clientId: ${CLIENT}, scope: https://management.azure.com/.default, outputs: { AZURE_ACCESS_TOKEN: AccessToken } }
   - name: app-any-branch`,
       )
@@ -229,5 +234,28 @@ clientIdentities:`,
     // Negative beside it: a file holding a token no identity matches gets the broker's refusal, not a token.
     writeFileSync(tokenFile, await sandbox.github.githubToken({ sub: 'repo:evil/app:ref:refs/heads/main', repository_id: '1' }));
     await expect(client.getAccessToken()).rejects.toThrow(/invalid_target/);
+  });
+
+  it('a broker-jwt key mints through /credentials/mint and /oauth2/token, and verifies against the broker\'s published JWKS', async () => {
+    const jwks = createRemoteJWKSet(new URL(`${sandbox.broker.url}/.well-known/jwks.json`));
+    const expectations = { issuer: 'https://broker.example.com', audience: 'vault.example.com' };
+    const minted = await mintAt<Record<string, { credentials: Record<string, string>; expiresAt: string }>>(sandbox.broker.url, token, ['VAULT_JWT']);
+    expect(minted.status).toBe(200);
+    const viaMint = minted.body.VAULT_JWT!;
+    const { payload } = await jwtVerify(viaMint.credentials.VAULT_JWT!, jwks, expectations);
+    expect(payload).toMatchObject({ sub: 'voidkey:key:VAULT_JWT', repository: 'acme/app', team: 'platform', act: { sub: 'repo:acme/app:ref:refs/heads/main' } });
+    expect(payload.exp! - payload.iat!).toBe(600);
+    expect(viaMint.credentials.VAULT_JWT_EXPIRES_AT).toBe(new Date(payload.exp! * 1000).toISOString());
+    expect(viaMint.expiresAt).toBe(new Date(payload.exp! * 1000).toISOString());
+
+    const exchanged = await exchange(good({ resource: 'urn:voidkey:key:VAULT_JWT', requested_token_type: JWT_TYPE }));
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.body).toMatchObject({ issued_token_type: JWT_TYPE, token_type: 'Bearer' });
+    expect(exchanged.body.scope).toBeUndefined();
+    const viaExchange = await jwtVerify(exchanged.body.access_token as string, jwks, expectations);
+    expect(viaExchange.payload.jti).not.toBe(payload.jti);
+    // Negative on the same fixture: another audience does not verify, and an access-token request is refused.
+    await expect(jwtVerify(exchanged.body.access_token as string, jwks, { ...expectations, audience: 'other.example.com' })).rejects.toThrow(/aud/);
+    expectRefusal(await exchange(good({ resource: 'urn:voidkey:key:VAULT_JWT', requested_token_type: ACCESS_TOKEN_TYPE })), 400, 'invalid_request', /issues urn:ietf:params:oauth:token-type:jwt/);
   });
 });
