@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExternalAccountClient } from 'google-auth-library';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { mintAt } from './sandbox';
+import { runCli } from '../../sandbox/broker-process';
 import { writeSigningKey } from '../../sandbox/broker-issuer-keys';
 import { startEntraEmulator, type EntraEmulator } from '../../sandbox/entra-emulator';
 import { startGcpEmulator, type GcpEmulator } from '../../sandbox/gcp-emulator';
@@ -257,5 +258,56 @@ clientIdentities:`,
     // Negative on the same fixture: another audience does not verify, and an access-token request is refused.
     await expect(jwtVerify(exchanged.body.access_token as string, jwks, { ...expectations, audience: 'other.example.com' })).rejects.toThrow(/aud/);
     expectRefusal(await exchange(good({ resource: 'urn:voidkey:key:VAULT_JWT', requested_token_type: ACCESS_TOKEN_TYPE })), 400, 'invalid_request', /issues urn:ietf:params:oauth:token-type:jwt/);
+  });
+
+  it('voidkey exchange prints the RFC 8693 answer; a refusal is the broker\'s message and exit code', async () => {
+    const ok = await runCli(['exchange', '--key', 'GCP_DEPLOY', '--broker-url', sandbox.broker.url], { env: { VOIDKEY_OIDC_TOKEN: token } });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ access_token: expect.stringMatching(/^ya29\./) as unknown, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer' });
+    const refused = await runCli(['exchange', '--key', 'AWS_DEPLOY', '--broker-url', sandbox.broker.url], { env: { VOIDKEY_OIDC_TOKEN: token } });
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/invalid_target.*key 'AWS_DEPLOY' is not a single token; mint it at \/credentials\/mint/);
+    expect(refused.stderr).not.toContain(token);
+  });
+
+  it('voidkey gcp-credential-config writes an external_account file the real google-auth-library uses through the broker', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'voidkey-gcp-config-'));
+    const tokenFile = join(dir, 'oidc-token');
+    const configFile = join(dir, 'gcp.json');
+    writeFileSync(tokenFile, token);
+    const written = await runCli(['gcp-credential-config', '--key', 'GCP_DEPLOY', '--token-source', `file:${tokenFile}`, '--output', configFile, '--broker-url', sandbox.broker.url]);
+    expect(written.stderr).toBe('');
+    expect(written.code).toBe(0);
+    const file = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    expect(file).toEqual({
+      type: 'external_account',
+      audience: 'urn:voidkey:key:GCP_DEPLOY',
+      subject_token_type: JWT_TYPE,
+      token_url: `${sandbox.broker.url}/oauth2/token`,
+      credential_source: { file: tokenFile },
+    });
+    expect(statSync(configFile).mode & 0o777).toBe(0o600);
+    const client = ExternalAccountClient.fromJSON({ ...file, eagerRefreshThresholdMillis: 3_600_000 } as Parameters<typeof ExternalAccountClient.fromJSON>[0])!;
+    const first = await client.getAccessToken();
+    expect(first.token).toMatch(/^ya29\./);
+    const second = await client.getAccessToken();
+    expect(second.token).not.toBe(first.token);
+
+    // The GitHub source: the ID-token endpoint and its bearer header, the audience asked for.
+    const github = await runCli(['gcp-credential-config', '--key', 'GCP_DEPLOY', '--token-source', 'github', '--audience', 'https://broker.example.com', '--broker-url', sandbox.broker.url], {
+      env: { ACTIONS_ID_TOKEN_REQUEST_URL: 'https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-bearer' },
+    });
+    expect(github.code).toBe(0);
+    expect((JSON.parse(github.stdout) as { credential_source: unknown }).credential_source).toEqual({
+      url: 'https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0&audience=https%3A%2F%2Fbroker.example.com',
+      headers: { Authorization: 'Bearer request-bearer' },
+      format: { type: 'json', subject_token_field_name: 'value' },
+    });
+    // Negative beside it: no token source outside CI is a usage error, not a file.
+    const none = await runCli(['gcp-credential-config', '--key', 'GCP_DEPLOY', '--broker-url', sandbox.broker.url], { env: {} });
+    expect({ code: none.code, stdout: none.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(none.stderr).toMatch(/--token-source github\|gitlab\|file:PATH\|url:URL/);
   });
 });
