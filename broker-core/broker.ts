@@ -14,7 +14,9 @@ import {
   DurationInvalid,
   IdentityNotMatched,
   InternalError,
+  KeyNotExchangeable,
   KeyNotPermitted,
+  ScopeInvalid,
   MintFailed,
   ProviderBadResponse,
   RequestInvalid,
@@ -40,6 +42,16 @@ export interface MintRequest {
   readonly all?: boolean;
   readonly duration?: number;
   readonly idpName?: string;
+  /**
+   * Token exchange (`POST /oauth2/token`): every key must yield one token (its provider's
+   * `exchangeToken` field among the key's outputs), checked after authorisation and before
+   * any mint; `metadata.exchange` then names it.
+   */
+  readonly exchange?: boolean;
+  /** Token exchange: the scopes asked for; each must be among the key's (the token carries the key's scopes). */
+  readonly scopes?: readonly string[];
+  /** Token exchange: the RFC 8693 `requested_token_type`; a key issuing another type is refused before any mint. */
+  readonly requestedTokenType?: string;
   readonly requestId: string;
   readonly client: ClientInfo;
   /**
@@ -64,6 +76,8 @@ export interface MintedKey {
     readonly credentialId?: string;
     /** Env var name → the provider field it carries (lets the CLI build credential_process output). */
     readonly fields: Record<string, string>;
+    /** Token exchange only: the output that is the token and its RFC 8693 type (never sent by /credentials/mint). */
+    readonly exchange?: { readonly output: string; readonly tokenType: string; readonly scopes: readonly string[] };
   };
 }
 
@@ -123,6 +137,7 @@ const DENIALS = new Set<string>([
   'ERR_TOKEN_TOO_LARGE', 'ERR_TOKEN_ISSUER_UNKNOWN', 'ERR_TOKEN_ALG_NOT_ALLOWED', 'ERR_TOKEN_KEY_NOT_FOUND',
   'ERR_TOKEN_SIGNATURE_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_AUDIENCE_MISMATCH',
   'ERR_TOKEN_CLAIM_INVALID', 'ERR_TOKEN_TYPE_INVALID', 'ERR_IDENTITY_NOT_MATCHED', 'ERR_KEY_NOT_PERMITTED', 'ERR_CLAIM_VALUE_INVALID', 'ERR_POLICY_DENIED',
+  'ERR_KEY_NOT_EXCHANGEABLE', 'ERR_SCOPE_INVALID',
 ]);
 
 /**
@@ -348,6 +363,7 @@ export class Broker {
       if (durationSeconds < bounds.min || durationSeconds > bounds.max) {
         throw new DurationInvalid(`key '${name}' accepts a duration between ${bounds.min} and ${bounds.max} seconds`);
       }
+      if (request.exchange === true) exchangeOutput(name, provider, granted.key, request.scopes, request.requestedTokenType);
       return { granted, provider, durationSeconds };
     });
   }
@@ -406,15 +422,16 @@ export class Broker {
       requestId: request.requestId,
       signal,
       deadline,
-      brokerToken: async (audience, claims) => {
+      brokerToken: async (audience, claims, options) => {
         const brokerAuth = provider.config.brokerAuth as (BrokerTokenExpectations & { jwksUri?: string; tokenSource?: string }) | undefined;
-        if (brokerAuth?.tokenSource === 'self') {
+        if (brokerAuth?.tokenSource === 'self' || provider.factory.selfIssued === true) {
           if (!this.issuer) throw new BrokerAuthFailed('this broker has no brokerIdentity to sign its own token with');
           const signed = await this.issuer.sign({
             audience: audience ?? provider.factory.selfAudience?.(provider.config) ?? '',
             keyName: granted.name,
             actor: { iss: String(verified.claims.iss), sub: verified.subject },
             claims,
+            ...(options?.lifetimeSeconds === undefined ? {} : { lifetimeSeconds: options.lifetimeSeconds }),
           });
           brokerTokenJti = signed.jti;
           checkBrokerToken(signed.token, brokerAuth);
@@ -466,6 +483,7 @@ export class Broker {
           identity: granted.identity.name,
           ...(credential.credentialId === undefined ? {} : { credentialId: credential.credentialId }),
           fields,
+          ...(request.exchange === true ? { exchange: exchangeOutput(granted.name, provider, granted.key) } : {}),
         },
       },
       audited: {
@@ -497,6 +515,26 @@ function checkRequestShape(request: MintRequest): void {
   if (request.all !== true && request.keys!.length === 0) {
     throw new RequestInvalid("'keys' is empty: name at least one key, or set 'all': true");
   }
+}
+
+/** The key's output that carries its provider's exchange token, or the refusal that sends the caller to /credentials/mint. */
+function exchangeOutput(name: string, provider: ProviderEntry, key: KeyConfig, requested?: readonly string[], requestedType?: string): { output: string; tokenType: string; scopes: readonly string[] } {
+  const spec = provider.factory.exchangeToken;
+  const output = spec && Object.entries(key.outputs).find(([, value]) => value === spec.field)?.[0];
+  if (!spec || output === undefined) {
+    throw new KeyNotExchangeable(`key '${name}' is not a single token; mint it at /credentials/mint`, {
+      detail: spec ? `the key outputs no ${spec.field}` : `provider type ${provider.config.type} issues no single token`,
+    });
+  }
+  if (requestedType !== undefined && requestedType !== spec.tokenType) {
+    throw new RequestInvalid(`key '${name}' issues ${spec.tokenType}, not the requested_token_type`);
+  }
+  const scopes = spec.scopes?.(key) ?? [];
+  const beyond = (requested ?? []).filter((scope) => !scopes.includes(scope));
+  if (beyond.length > 0) {
+    throw new ScopeInvalid(`key '${name}' does not carry the requested scope`, { detail: `not among the key's scopes: ${beyond.join(' ')}` });
+  }
+  return { output, tokenType: spec.tokenType, scopes };
 }
 
 function timeContext(ms: number): { now: number; utcHour: number; utcWeekday: number } {

@@ -27,6 +27,8 @@ export const REASONS = {
   ERR_IDP_TIMEOUT: 'idp_timeout',
   ERR_IDENTITY_NOT_MATCHED: 'no_identity_matched',
   ERR_KEY_NOT_PERMITTED: 'key_not_permitted',
+  ERR_KEY_NOT_EXCHANGEABLE: 'key_not_exchangeable',
+  ERR_SCOPE_INVALID: 'scope_invalid',
   ERR_CLAIM_VALUE_INVALID: 'claim_value_invalid',
   ERR_POLICY_DENIED: 'policy_denied',
   ERR_POLICY_UNAVAILABLE: 'policy_unavailable',
@@ -91,6 +93,10 @@ export class IdpUnavailable extends BrokerError { readonly code = 'ERR_IDP_UNAVA
 export class IdpTimeout extends BrokerError { readonly code = 'ERR_IDP_TIMEOUT'; }
 export class IdentityNotMatched extends BrokerError { readonly code = 'ERR_IDENTITY_NOT_MATCHED'; }
 export class KeyNotPermitted extends BrokerError { readonly code = 'ERR_KEY_NOT_PERMITTED'; }
+/** Token exchange (`/oauth2/token`) of a key whose credential is not one token (AWS, MinIO): mint it at /credentials/mint. */
+export class KeyNotExchangeable extends BrokerError { readonly code = 'ERR_KEY_NOT_EXCHANGEABLE'; }
+/** Token exchange: a `scope` beyond the scopes the key's token carries. */
+export class ScopeInvalid extends BrokerError { readonly code = 'ERR_SCOPE_INVALID'; }
 export class ClaimValueInvalid extends BrokerError { readonly code = 'ERR_CLAIM_VALUE_INVALID'; }
 export class PolicyDenied extends BrokerError { readonly code = 'ERR_POLICY_DENIED'; }
 export class PolicyUnavailable extends BrokerError { readonly code = 'ERR_POLICY_UNAVAILABLE'; }

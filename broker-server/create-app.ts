@@ -6,11 +6,12 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequestInvalid, type RequestTimings } from '../broker-core';
 import { CredentialsController } from './credentials.controller';
-import { BrokerErrorFilter, reasonOf, sendError } from './error-filter';
+import { BrokerErrorFilter, HttpRefusal, reasonOf, sendError, TOKEN_ENDPOINT } from './error-filter';
 import { HealthController } from './health.controller';
 import { IssuerController } from './issuer.controller';
-import { parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
+import { parseFormBody, parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
 import { OpenApiController } from './openapi.controller';
+import { TokenExchangeController } from './token-exchange.controller';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 import { clientErrorHandler, ConnectionBudget, rememberRequestId, STANDARD_HEADERS, TRANSPORT_DEFAULTS, transportOptions } from './transport';
 
@@ -22,7 +23,7 @@ class AppModule {
   static forRuntime(runtime: BrokerRuntime): DynamicModule {
     return {
       module: AppModule,
-      controllers: [CredentialsController, HealthController, OpenApiController, IssuerController],
+      controllers: [CredentialsController, HealthController, OpenApiController, IssuerController, TokenExchangeController],
       providers: [{ provide: RUNTIME, useValue: runtime }],
     };
   }
@@ -62,7 +63,18 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (request, body, done) => {
     try {
+      if (request.routeOptions.url === TOKEN_ENDPOINT) throw new HttpRefusal(415, 'send the request body as application/x-www-form-urlencoded');
       done(null, parseJsonBody(request.headers['content-type'], body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  // RFC 6749 §4.1.3 / RFC 8693 §2.1: the token endpoint, and only it, takes a form.
+  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (request, body, done) => {
+    try {
+      if (request.routeOptions.url !== TOKEN_ENDPOINT) throw new HttpRefusal(415, 'send the request body as application/json');
+      done(null, parseFormBody(request.headers['content-type'], body as Buffer));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -73,7 +85,7 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
   fastify.addHook('onRequest', async (request, reply) => {
     // Every answer of the credential routes, refusals included, is timed the same way.
     const route = request.routeOptions.url;
-    if (route === '/credentials/mint' || route === '/credentials/keys') request.voidkeyTimings = { upstreamMs: 0 };
+    if (route === '/credentials/mint' || route === '/credentials/keys' || route === TOKEN_ENDPOINT) request.voidkeyTimings = { upstreamMs: 0 };
     reply.headers({ 'x-request-id': request.id, ...STANDARD_HEADERS });
     rememberRequestId(request.raw, request.id);
     const origin = request.headers.origin;

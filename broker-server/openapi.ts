@@ -34,6 +34,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       { name: 'credentials', description: 'mint credentials and list what a token may mint' },
       { name: 'operations', description: 'health, readiness, metrics and this document' },
       { name: 'issuer', description: 'the broker\'s own OIDC issuer (brokerIdentity)' },
+      { name: 'token-exchange', description: 'RFC 8693 token exchange: any RFC 8693 client (Google external_account files) fetches a key\'s token' },
     ],
     paths: {
       '/credentials/mint': {
@@ -112,6 +113,29 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           responses: { '200': json('the JWKS (cacheable)', '#/components/schemas/IssuerJwks', ['X-Request-Id', 'Cache-Control']), ...refs([404]) },
         },
       },
+      '/oauth2/token': {
+        post: {
+          operationId: 'tokenExchange',
+          tags: ['token-exchange'],
+          summary: 'RFC 8693 token exchange: the caller\'s OIDC token for one key\'s token (GCP, Azure, broker-jwt)',
+          description:
+            'The same verification, matching, policy and audit as a mint of one key. Errors are RFC 6749 §5.2 JSON (OAuthError), not the broker envelope: invalid_request 400 (also 405/413/415 from the HTTP layer), invalid_grant 400 (the subject token), invalid_target 400 (not a key, or a key that is not one token: key_not_exchangeable) or 403 (not granted), invalid_scope 400, unsupported_grant_type 400, temporarily_unavailable 429/503, server_error 502/504. docs/token-exchange.md.',
+          requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { $ref: '#/components/schemas/TokenExchangeRequest' } } } },
+          responses: {
+            '200': json('the key\'s token (Cache-Control: no-store)', '#/components/schemas/TokenExchangeResponse', ['X-Request-Id', 'Cache-Control', 'Server-Timing']),
+            ...Object.fromEntries([400, 403, 405, 408, 413, 415, 429, 431, 500, 502, 503, 504].map((status) => [String(status), oauthError(status)])),
+          },
+        },
+      },
+      '/.well-known/oauth-authorization-server': {
+        get: {
+          operationId: 'authorizationServerMetadata',
+          tags: ['token-exchange'],
+          summary: 'RFC 8414 metadata: the token endpoint and the grant it speaks',
+          description: 'URLs are built on brokerIdentity.issuer (the broker\'s public URL); 404 when the config has no brokerIdentity.',
+          responses: { '200': json('the metadata document', '#/components/schemas/AuthorizationServerMetadata'), ...refs([404]) },
+        },
+      },
       '/openapi.json': {
         get: {
           operationId: 'openapi',
@@ -145,6 +169,41 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           required: ['keys'],
           properties: { keys: { type: 'array', items: { type: 'object', required: ['kty', 'kid', 'alg', 'use'], properties: { kty: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { const: 'sig' } } } } },
         },
+        TokenExchangeRequest: {
+          type: 'object',
+          required: ['grant_type', 'subject_token', 'subject_token_type'],
+          properties: {
+            grant_type: { const: 'urn:ietf:params:oauth:grant-type:token-exchange' },
+            subject_token: { type: 'string', description: 'the caller\'s OIDC token' },
+            subject_token_type: { enum: ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token'] },
+            resource: { type: 'string', pattern: '^urn:voidkey:key:', description: 'urn:voidkey:key:<KEY> (or audience)' },
+            audience: { type: 'string', description: 'the key name (or resource)' },
+            scope: { type: 'string', description: 'space-separated; each must be among the key\'s scopes' },
+            requested_token_type: { enum: ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:jwt'] },
+          },
+        },
+        TokenExchangeResponse: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['access_token', 'issued_token_type', 'token_type', 'expires_in'],
+          properties: { access_token: { type: 'string' }, issued_token_type: { type: 'string' }, token_type: { const: 'Bearer' }, expires_in: { type: 'integer', minimum: 0 }, scope: { type: 'string', description: 'the key\'s scopes, when not exactly those requested' } },
+        },
+        AuthorizationServerMetadata: {
+          type: 'object',
+          required: ['issuer', 'token_endpoint', 'grant_types_supported'],
+          properties: { issuer: { type: 'string' }, token_endpoint: { type: 'string' }, grant_types_supported: { type: 'array', items: { type: 'string' } } },
+        },
+        OAuthError: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['error', 'error_description', 'code', 'requestId'],
+          properties: {
+            error: { enum: ['invalid_request', 'invalid_grant', 'invalid_target', 'invalid_scope', 'unsupported_grant_type', 'temporarily_unavailable', 'server_error'], description: 'RFC 6749 §5.2 / RFC 8693 §2.2.2' },
+            error_description: { type: 'string', description: 'for people; never a token, an upstream body or a stack' },
+            code: { type: 'string', pattern: '^ERR_[A-Z_]+$', description: 'the broker\'s own code (docs/api.md) or ERR_OAUTH_<ERROR> for a refusal of the form itself' },
+            requestId: { type: 'string', minLength: 1 },
+          },
+        },
         ...Object.fromEntries(statuses.map((status) => [`Error${status}`, errorSchema(status)])),
       },
       headers: {
@@ -175,6 +234,14 @@ function header(...names: string[]): Record<string, unknown> {
 
 function json(description: string, schema: string, headers: string[] = ['X-Request-Id']): Record<string, unknown> {
   return { description, headers: header(...headers), content: { 'application/json': { schema: { $ref: schema } } } };
+}
+
+/** The token endpoint's errors: RFC 6749 §5.2 JSON, not the broker envelope. */
+function oauthError(status: number): Record<string, unknown> {
+  const headers = ['X-Request-Id', 'Cache-Control'];
+  if (status === 429 || status === 503) headers.push('Retry-After');
+  if (status === 405) headers.push('Allow');
+  return { description: 'RFC 6749 §5.2 error (docs/token-exchange.md)', headers: header(...headers), content: { 'application/json': { schema: { $ref: '#/components/schemas/OAuthError' } } } };
 }
 
 function refs(statuses: number[]): Record<string, unknown> {

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyRequest } from 'fastify';
 import { RequestInvalid } from '../broker-core';
 import { jsonShapeProblem, MAX_JSON_DEPTH } from '../broker-core/token/json-duplicates';
-import { HttpRefusal } from './error-filter';
+import { HttpRefusal, OAuthRefusal } from './error-filter';
 
 /**
  * Headers with one meaning per request: two of them are ambiguous (node:http keeps the
@@ -70,4 +70,20 @@ export function parseJsonBody(contentType: string | undefined, bytes: Buffer): u
   if (problem === 'duplicate_members') throw new RequestInvalid('the request body has duplicate member names');
   if (problem === 'too_deep') throw new RequestInvalid(`the request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   return parsed;
+}
+
+/**
+ * The body of an `application/x-www-form-urlencoded` request (the token endpoint): UTF-8,
+ * each parameter at most once (RFC 6749 §3.2: a repeated parameter is ambiguous).
+ */
+export function parseFormBody(contentType: string | undefined, bytes: Buffer): ReadonlyMap<string, string> {
+  const charset = CHARSET.exec(contentType ?? '')?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) throw new HttpRefusal(415, 'send the request body as application/x-www-form-urlencoded in UTF-8');
+  if (!isUtf8(bytes)) throw new OAuthRefusal('invalid_request', 'the request body is not valid UTF-8');
+  const form = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(bytes.toString('utf8'))) {
+    if (form.has(name)) throw new OAuthRefusal('invalid_request', /^[a-z_]{1,32}$/.test(name) ? `the '${name}' parameter appears more than once` : 'a parameter appears more than once');
+    form.set(name, value);
+  }
+  return form;
 }

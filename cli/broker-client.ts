@@ -28,6 +28,14 @@ export interface MintedKey {
 /** Key name → what was minted for it: the flat map Voidkey's CLI parses. */
 export type MintResponse = Readonly<Record<string, MintedKey>>;
 
+export interface TokenExchangeAnswer {
+  readonly access_token: string;
+  readonly issued_token_type: string;
+  readonly token_type: string;
+  readonly expires_in: number;
+  readonly scope?: string;
+}
+
 export interface KeyInfo {
   readonly name: string;
   readonly provider: string;
@@ -66,6 +74,23 @@ export class BrokerClient {
     return checkMintResponse(body);
   }
 
+  /** RFC 8693 token exchange of one key (POST /oauth2/token, form-encoded); the answer as the broker sent it. */
+  async exchange(token: string, key: string, options: { scope?: string; requestedTokenType?: string } = {}): Promise<TokenExchangeAnswer> {
+    const form = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      resource: `urn:voidkey:key:${key}`,
+    });
+    if (options.scope !== undefined) form.set('scope', options.scope);
+    if (options.requestedTokenType !== undefined) form.set('requested_token_type', options.requestedTokenType);
+    const body = await this.call('POST', 'oauth2/token', undefined, form);
+    if (!isObject(body) || typeof body.access_token !== 'string' || typeof body.issued_token_type !== 'string' || typeof body.expires_in !== 'number') {
+      throw new UnexpectedResponse('the broker answered POST /oauth2/token with an unexpected body');
+    }
+    return body as unknown as TokenExchangeAnswer;
+  }
+
   async listKeys(token: string): Promise<KeysResponse> {
     const body = await this.call('GET', 'credentials/keys', token);
     return checkKeysResponse(body);
@@ -80,17 +105,18 @@ export class BrokerClient {
   }
 
   private async call(method: 'GET' | 'POST', route: string, token?: string, payload?: unknown): Promise<unknown> {
+    const form = payload instanceof URLSearchParams;
     const { baseUrl, debug } = this.options;
     const url = new URL(route, baseUrl);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `voidkey-cli/${CLI_VERSION}` };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
-    if (payload !== undefined) headers['content-type'] = 'application/json';
+    if (payload !== undefined) headers['content-type'] = form ? 'application/x-www-form-urlencoded' : 'application/json';
     const started = Date.now();
     let response: Response;
     try {
       response = await fetchWithRetry(
         url,
-        { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) },
+        { method, headers, body: payload === undefined ? undefined : form ? payload.toString() : JSON.stringify(payload) },
         { fetch: this.options.fetch, deadline: this.options.deadline, retry: this.options.retry, debug },
       );
     } catch (err) {
@@ -119,7 +145,9 @@ export class BrokerClient {
       return body;
     }
     // A non-JSON error (a proxy's HTML page) is reported by status alone: its text is not ours to print.
-    throw new BrokerRefused(response.status, isObject(body) ? (body as BrokerErrorBody) : {}, requestId, response.headers.get('retry-after') ?? undefined);
+    // The token endpoint answers RFC 6749 errors: error_description is its message.
+    const refusal = isObject(body) ? ({ ...body, ...(typeof body.error_description === 'string' && body.message === undefined ? { message: body.error_description } : {}) } as BrokerErrorBody) : {};
+    throw new BrokerRefused(response.status, refusal, requestId, response.headers.get('retry-after') ?? undefined);
   }
 }
 

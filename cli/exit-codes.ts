@@ -56,6 +56,8 @@ export const EXIT_CODE_BY_BROKER_CODE: Readonly<Record<BrokerErrorCode, ExitCode
   ERR_IDP_TIMEOUT: ExitCode.Unavailable,
   ERR_IDENTITY_NOT_MATCHED: ExitCode.Denied,
   ERR_KEY_NOT_PERMITTED: ExitCode.Denied,
+  ERR_KEY_NOT_EXCHANGEABLE: ExitCode.Usage,
+  ERR_SCOPE_INVALID: ExitCode.Usage,
   ERR_CLAIM_VALUE_INVALID: ExitCode.Denied,
   ERR_POLICY_DENIED: ExitCode.Denied,
   ERR_POLICY_UNAVAILABLE: ExitCode.Unavailable,

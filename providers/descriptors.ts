@@ -1,13 +1,14 @@
 import { createProviderRegistry, type AccessProviderFactory, type ProviderRegistry } from '../broker-core/access/access-provider';
 import { awsStsDescriptor } from './aws-sts/descriptor';
 import { azureDescriptor } from './azure/descriptor';
+import { brokerJwtDescriptor } from './broker-jwt/descriptor';
 import { gcpDescriptor } from './gcp/descriptor';
 import { minioStsDescriptor } from './minio-sts/descriptor';
 
 /** What config validation needs of a provider: everything but `create`. */
 export type ProviderDescriptor = Omit<AccessProviderFactory, 'create'>;
 
-const DESCRIPTORS: readonly ProviderDescriptor[] = [awsStsDescriptor, minioStsDescriptor, gcpDescriptor, azureDescriptor];
+const DESCRIPTORS: readonly ProviderDescriptor[] = [awsStsDescriptor, minioStsDescriptor, gcpDescriptor, azureDescriptor, brokerJwtDescriptor];
 
 /**
  * Every provider type this build ships, as a registry that validates configs exactly

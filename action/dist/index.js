@@ -21543,6 +21543,8 @@ var EXIT_CODE_BY_BROKER_CODE = {
   ERR_IDP_TIMEOUT: ExitCode.Unavailable,
   ERR_IDENTITY_NOT_MATCHED: ExitCode.Denied,
   ERR_KEY_NOT_PERMITTED: ExitCode.Denied,
+  ERR_KEY_NOT_EXCHANGEABLE: ExitCode.Usage,
+  ERR_SCOPE_INVALID: ExitCode.Usage,
   ERR_CLAIM_VALUE_INVALID: ExitCode.Denied,
   ERR_POLICY_DENIED: ExitCode.Denied,
   ERR_POLICY_UNAVAILABLE: ExitCode.Unavailable,
@@ -21781,6 +21783,22 @@ var BrokerClient = class {
     const body = await this.call("POST", "credentials/mint", token, request);
     return checkMintResponse(body);
   }
+  /** RFC 8693 token exchange of one key (POST /oauth2/token, form-encoded); the answer as the broker sent it. */
+  async exchange(token, key, options = {}) {
+    const form = new URLSearchParams({
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token: token,
+      subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+      resource: `urn:voidkey:key:${key}`
+    });
+    if (options.scope !== void 0) form.set("scope", options.scope);
+    if (options.requestedTokenType !== void 0) form.set("requested_token_type", options.requestedTokenType);
+    const body = await this.call("POST", "oauth2/token", void 0, form);
+    if (!isObject(body) || typeof body.access_token !== "string" || typeof body.issued_token_type !== "string" || typeof body.expires_in !== "number") {
+      throw new UnexpectedResponse("the broker answered POST /oauth2/token with an unexpected body");
+    }
+    return body;
+  }
   async listKeys(token) {
     const body = await this.call("GET", "credentials/keys", token);
     return checkKeysResponse(body);
@@ -21793,17 +21811,18 @@ var BrokerClient = class {
     return body.map((idp) => ({ name: idp.name, isDefault: idp.isDefault === true }));
   }
   async call(method, route, token, payload) {
+    const form = payload instanceof URLSearchParams;
     const { baseUrl, debug: debug2 } = this.options;
     const url = new URL(route, baseUrl);
     const headers = { accept: "application/json", "user-agent": `voidkey-cli/${CLI_VERSION}` };
     if (token !== void 0) headers.authorization = `Bearer ${token}`;
-    if (payload !== void 0) headers["content-type"] = "application/json";
+    if (payload !== void 0) headers["content-type"] = form ? "application/x-www-form-urlencoded" : "application/json";
     const started = Date.now();
     let response;
     try {
       response = await fetchWithRetry(
         url,
-        { method, headers, body: payload === void 0 ? void 0 : JSON.stringify(payload) },
+        { method, headers, body: payload === void 0 ? void 0 : form ? payload.toString() : JSON.stringify(payload) },
         { fetch: this.options.fetch, deadline: this.options.deadline, retry: this.options.retry, debug: debug2 }
       );
     } catch (err) {
@@ -21830,7 +21849,8 @@ var BrokerClient = class {
       }
       return body;
     }
-    throw new BrokerRefused(response.status, isObject(body) ? body : {}, requestId, response.headers.get("retry-after") ?? void 0);
+    const refusal = isObject(body) ? { ...body, ...typeof body.error_description === "string" && body.message === void 0 ? { message: body.error_description } : {} } : {};
+    throw new BrokerRefused(response.status, refusal, requestId, response.headers.get("retry-after") ?? void 0);
   }
 };
 function unreachable(err, url) {

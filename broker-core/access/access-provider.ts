@@ -23,7 +23,7 @@ export interface MintContext {
    * asks which: an IdP token cannot carry per-mint claims, and the config refuses keys
    * that need them there.
    */
-  brokerToken(audience?: string, claims?: Readonly<Record<string, unknown>>): Promise<string>;
+  brokerToken(audience?: string, claims?: Readonly<Record<string, unknown>>, options?: { readonly lifetimeSeconds?: number }): Promise<string>;
 }
 
 export interface MintedCredential {
@@ -73,7 +73,19 @@ export interface AccessProviderFactory<C extends AccessProviderConfig = AccessPr
   readonly outputFields: readonly string[];
   /** Config fields whose values are secret: never logged, never echoed in errors. */
   readonly secretFields: readonly string[];
+  /**
+   * Token exchange (`POST /oauth2/token`): the output field that is the whole credential and
+   * its RFC 8693 token type. Absent for credentials that are not one token (AWS, MinIO).
+   */
+  readonly exchangeToken?: {
+    readonly field: string;
+    readonly tokenType: string;
+    /** The scopes the key's token carries: a `scope` the caller asks for must be among them. */
+    scopes?(key: KeyConfig): readonly string[];
+  };
   durationBounds(provider: C, key: KeyConfig): DurationBounds;
+  /** The broker's own issuer always signs this provider's token (`brokerAuth.tokenSource: self` implied; the config needs `brokerIdentity`). */
+  readonly selfIssued?: boolean;
   /** Whether minting presents the broker's own token (then the config needs `brokerIdp` or `brokerIdentity`). Default: true. */
   usesBrokerToken?(provider: C): boolean;
   /** `tokenSource: self`: the audience when the provider asks for none (AWS: sts.amazonaws.com); none means the config must name one. */

@@ -165,6 +165,9 @@ export function checkSemantics(config: BrokerConfig, providers: ProviderRegistry
 function checkTokenSource(config: BrokerConfig, provider: BrokerConfig['accessProviders'][number], index: number, factory: AccessProviderFactory): ConfigProblem[] {
   const at = ['accessProviders', index];
   const brokerAuth = provider.brokerAuth as { tokenSource?: string; audience?: string; jwksUri?: string } | undefined;
+  if (factory.selfIssued === true) {
+    return config.brokerIdentity ? [] : [{ path: at, message: `a ${provider.type} provider's tokens are signed by the broker's own issuer: the config needs a 'brokerIdentity'` }];
+  }
   if (brokerAuth?.tokenSource === 'self') {
     const problems: ConfigProblem[] = [];
     if (!config.brokerIdentity) problems.push({ path: [...at, 'brokerAuth', 'tokenSource'], message: "self needs a 'brokerIdentity' (the broker's own issuer and signing keys)" });

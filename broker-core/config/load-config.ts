@@ -65,7 +65,7 @@ export function loadConfig(text: string, options: LoadConfigOptions): LoadedConf
   const schemaProblems = schemaErrors(validatorFor('config', schema), raw, []);
   if (schemaProblems.length > 0) throw new ConfigError(locate(schemaProblems));
 
-  const config = withDefaults(raw);
+  const config = withDefaults(raw, options.providers);
   const providerProblems = providerSchemaErrors(config, options.providers);
   if (providerProblems.length > 0) throw new ConfigError(locate(providerProblems));
 
@@ -118,7 +118,7 @@ function isInlineString(doc: Document, path: readonly string[]): boolean {
 const isIssue = (value: ConfigProblem | ConfigIssue): value is ConfigIssue => 'file' in value;
 const isProblem = (value: ConfigProblem | ConfigIssue): value is ConfigProblem => !('file' in value);
 
-function withDefaults(raw: Record<string, unknown>): BrokerConfig {
+function withDefaults(raw: Record<string, unknown>, providers: ProviderRegistry): BrokerConfig {
   const config = raw as unknown as BrokerConfig;
   config.settings = { ...DEFAULT_SETTINGS, ...(raw.settings as object | undefined) };
   for (const idp of config.clientIdps) idp.algorithms ??= ['RS256'];
@@ -132,6 +132,8 @@ function withDefaults(raw: Record<string, unknown>): BrokerConfig {
     // every provider, so providers' checks read one field (brokerAuth.tokenSource).
     if (!config.brokerIdp) {
       for (const provider of config.accessProviders ?? []) {
+        // A self-issued provider (broker-jwt) has no brokerAuth: the broker always signs.
+        if (providers.get(provider.type)?.selfIssued === true) continue;
         const brokerAuth = provider.brokerAuth as { tokenSource?: string } | undefined;
         if (brokerAuth?.tokenSource === undefined) provider.brokerAuth = { ...brokerAuth, tokenSource: 'self' };
       }

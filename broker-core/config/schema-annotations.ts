@@ -68,7 +68,7 @@ export const CONFIG_HELP: HelpTable = {
   accessProviders: 'The clouds the broker mints for.',
   'accessProviders[]': 'An access provider; `type` says which fields it takes.',
   'accessProviders[].name': { description: 'Keys refer to the provider by this name.', examples: ['aws-prod'] },
-  'accessProviders[].type': { description: 'aws-sts, minio-sts, gcp or azure.', examples: ['aws-sts'] },
+  'accessProviders[].type': { description: 'aws-sts, minio-sts, gcp, azure or broker-jwt.', examples: ['aws-sts'] },
   clientIdentities: 'Which tokens get which keys: an identity matches a token by IdP, subject and claims, and grants its keys.',
   'clientIdentities[]': 'An identity.',
   'clientIdentities[].name': { description: 'Named in the audit event.', examples: ['app-deploy-main'] },
@@ -183,6 +183,19 @@ export const PROVIDER_HELP: Readonly<Record<string, { provider: HelpTable; key: 
       projectId: { description: 'The ProjectId output; default: the service account\'s project.', examples: ['my-project'] },
       delegates: { description: 'Delegation chain of service accounts.', examples: [['intermediate@my-project.iam.gserviceaccount.com']] },
       'delegates[]': 'A service account email.',
+    },
+  },
+  'broker-jwt': {
+    provider: {
+      ...COMMON_PROVIDER,
+      type: 'A token signed by the broker\'s own issuer (brokerIdentity) for another service that trusts it.',
+      description: 'Free text for people.',
+      defaultDuration: { description: 'Token lifetime (seconds, 60-3600) for keys that set none.', examples: [300] },
+    },
+    key: {
+      ...COMMON_KEY,
+      audience: { description: 'The token\'s aud: the service that trusts the broker\'s issuer.', examples: ['vault.example.com'] },
+      claims: { description: 'Extra claims: name → ${claims.NAME} template or literal text; registered claims cannot be set.', examples: [{ repository: '${claims.repository}' }] },
     },
   },
   azure: {

@@ -23,6 +23,8 @@ export interface SelfTokenRequest {
   readonly actor: { readonly iss: string; readonly sub: string };
   /** Extra claims the provider asks for (AWS source identity and tags). Registered claims cannot be overridden. */
   readonly claims?: Readonly<Record<string, unknown>>;
+  /** Seconds (a `broker-jwt` key's duration, at most 3600); default `tokenLifetimeSeconds`. */
+  readonly lifetimeSeconds?: number;
 }
 
 export interface SelfToken {
@@ -54,7 +56,7 @@ export class BrokerIssuer {
   async sign(request: SelfTokenRequest): Promise<SelfToken> {
     const key = this.keys[0]!;
     const now = Math.floor(this.clock() / 1000);
-    const exp = now + this.config.tokenLifetimeSeconds;
+    const exp = now + Math.min(3600, request.lifetimeSeconds ?? this.config.tokenLifetimeSeconds);
     const jti = crypto.randomUUID();
     const extra = Object.fromEntries(Object.entries(request.claims ?? {}).filter(([name]) => !REGISTERED.has(name)));
     const token = await new SignJWT({ ...extra, act: { iss: request.actor.iss, sub: request.actor.sub } })

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../cli-io';
 import { registerAudit } from './audit';
 import { registerConfig } from './config';
+import { registerExchange, registerGcpCredentialConfig } from './exchange';
 import { registerExec } from './exec';
 import { registerIssuer } from './issuer';
 import { registerListIdps } from './list-idps';
@@ -21,6 +22,8 @@ export type RegisterCommand = (program: Command, io: CliIo) => void;
 export const COMMANDS: readonly RegisterCommand[] = [
   registerMint,
   registerExec,
+  registerExchange,
+  registerGcpCredentialConfig,
   registerListKeys,
   registerListIdps,
   registerWhoami,

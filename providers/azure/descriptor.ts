@@ -1,5 +1,5 @@
 import type { AccessProviderFactory } from '../../broker-core/access/access-provider';
-import { AZURE_OUTPUT_FIELDS, azureDurationBounds, azureKeySchema, azureProviderSchema, checkAzureConfig, DEFAULT_BROKER_AUDIENCE, type AzureProviderConfig } from './azure-config';
+import { AZURE_OUTPUT_FIELDS, azureDurationBounds, azureKeySchema, azureProviderSchema, checkAzureConfig, DEFAULT_BROKER_AUDIENCE, type AzureKeyConfig, type AzureProviderConfig } from './azure-config';
 
 /**
  * Everything about `type: azure` but minting: what config validation needs, free of
@@ -11,6 +11,7 @@ export const azureDescriptor: Omit<AccessProviderFactory<AzureProviderConfig>, '
   keySchema: azureKeySchema,
   outputFields: AZURE_OUTPUT_FIELDS,
   secretFields: [],
+  exchangeToken: { field: 'AccessToken', tokenType: 'urn:ietf:params:oauth:token-type:access_token', scopes: (key) => [(key as AzureKeyConfig).scope] },
   durationBounds: azureDurationBounds,
   /** The one audience a federated credential accepts. */
   selfAudience: () => DEFAULT_BROKER_AUDIENCE,

@@ -39,6 +39,8 @@ const PRODUCED_ELSEWHERE: Readonly<Record<string, string>> = {
   ERR_CONFIG_INVALID: 'Lambda only (lambda.e2e.test.ts)',
   ERR_STARTUP_FAILED: 'Lambda only: a start that fails after the config loaded',
   ERR_INTERNAL: 'a bug: never caused by input',
+  ERR_SCOPE_INVALID: 'only the token endpoint, as RFC 6749 invalid_scope (token-exchange.e2e.test.ts)',
+  ERR_KEY_NOT_EXCHANGEABLE: 'only the token endpoint, as RFC 6749 invalid_target (token-exchange.e2e.test.ts)',
   ERR_POLICY_DENIED: 'needs a config with a policy section (policy.e2e.test.ts)',
   ERR_POLICY_UNAVAILABLE: 'needs a failing external PDP (policy.e2e.test.ts)',
   ERR_REQUEST_TIMEOUT: 'needs a client that sends its headers too slowly (transport.e2e.test.ts)',

@@ -78,7 +78,7 @@ describe('precompiled JSON Schema validators', () => {
   it('covers the config schema, every built-in provider and key schema, and the mint request', () => {
     const schemas: Array<[SchemaSet, object]> = [['config', configSchema], ...descriptors.flatMap((d): Array<[SchemaSet, object]> => [['config', d.providerSchema], ['config', d.keySchema]]), ['request', MINT_BODY_SCHEMA]];
     expect(schemas.filter(([set, schema]) => precompiled[schemaKey(set, schema)] === undefined)).toEqual([]);
-    expect(descriptors.map((d) => d.type).sort()).toEqual(['aws-sts', 'azure', 'gcp', 'minio-sts']);
+    expect(descriptors.map((d) => d.type).sort()).toEqual(['aws-sts', 'azure', 'broker-jwt', 'gcp', 'minio-sts']);
   });
 
   it('the config schema: the same answers and errors as ajv at run time on the examples and their mutants', () => {
