@@ -76,6 +76,13 @@ export class CedarPolicySet implements PolicyDecider {
   /** Validator warnings and authored permits (which add nothing), located in their files. */
   readonly warnings: readonly PolicyIssue[];
   private readonly setId: string;
+  /**
+   * The tag names the policies read with a literal `getTag("…")`/`hasTag("…")`, or
+   * undefined when one reads a tag named by an expression: then every tag is passed.
+   * Handing Cedar only these is most of a decision's cost saved (every string claim of a
+   * CI token is a tag, and each crosses into the wasm module on every call).
+   */
+  private readonly readTags: ReadonlySet<string> | undefined;
 
   constructor(label: string, readonly sources: readonly PolicySource[]) {
     const engine = cedar();
@@ -131,6 +138,15 @@ export class CedarPolicySet implements PolicyDecider {
     if (parsed.type !== 'success') throw new PolicySetError(parsed.errors.map((error) => ({ file: sources[0]?.file ?? label, line: 1, column: 1, message: error.message })));
     this.policies = policies;
     this.warnings = warnings;
+    this.readTags = tagsRead(Object.values(byId));
+  }
+
+  private tagsFor(tags: Readonly<Record<string, string>>): Record<string, string> {
+    if (this.readTags === undefined) return { ...tags };
+    // fromEntries makes own properties: a claim named __proto__ stays a tag, never a prototype.
+    const kept: Array<[string, string]> = [];
+    for (const name of this.readTags) if (Object.hasOwn(tags, name)) kept.push([name, tags[name]!]);
+    return Object.fromEntries(kept);
   }
 
   decide(query: PolicyQuery): PolicyVerdict {
@@ -149,13 +165,13 @@ export class CedarPolicySet implements PolicyDecider {
           uid: { type: 'Voidkey::Caller', id: query.principal.subject },
           attrs: { idp: query.principal.idp, subject: query.principal.subject, identities: [...query.principal.identities] },
           parents: [],
-          tags: { ...query.principal.tags },
+          tags: this.tagsFor(query.principal.tags),
         },
         {
           uid: { type: 'Voidkey::Key', id: query.resource.key },
           attrs: { provider: query.resource.provider, providerType: query.resource.providerType, identity: query.resource.identity },
           parents: [],
-          tags: { ...query.resource.tags },
+          tags: this.tagsFor(query.resource.tags),
         },
       ],
     });
@@ -167,6 +183,27 @@ export class CedarPolicySet implements PolicyDecider {
     if (errors.length > 0) return { decision: 'deny', policies: diagnostics.reason.filter((id) => id !== GRANTS_POLICY_ID), errors };
     return { decision, policies: diagnostics.reason, errors };
   }
+}
+
+/** Only the tags some policy reads: a policy can tell no difference, as a tag nothing names is never looked at. */
+const TAG_CALL = /\b(?:get|has)Tag\s*\(/g;
+const LITERAL_TAG_CALL = /\b(?:get|has)Tag\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)/g;
+
+function tagsRead(texts: readonly string[]): ReadonlySet<string> | undefined {
+  const names = new Set<string>();
+  for (const text of texts) {
+    const literal = [...text.matchAll(LITERAL_TAG_CALL)];
+    if (literal.length !== [...text.matchAll(TAG_CALL)].length) return undefined; // a computed tag name: pass them all
+    for (const match of literal) {
+      // Cedar's escapes are JSON's but for \u{…}: a name this cannot read passes every tag.
+      try {
+        names.add(JSON.parse(`"${match[1]!}"`) as string);
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return names;
 }
 
 function cedarContext(context: PolicyQuery['context']): CedarWasm.Context {

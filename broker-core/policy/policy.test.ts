@@ -49,6 +49,17 @@ describe('CedarPolicySet', () => {
     expect((error as PolicySetError).message).toMatch(new RegExp(`a\\.cedar:${message.source}`));
   });
 
+  it('passes Cedar only the tags its policies read, and every tag when a policy computes a tag name', () => {
+    const tags = { event_name: 'pull_request', ref: 'refs/heads/feature', actor: 'octocat' };
+    const literal = new CedarPolicySet('t', [{ file: 'a.cedar', text: '@id("no-pii-for-prs")\nforbid (principal, action, resource) when { principal.hasTag("event_name") && principal.getTag("event_name") == "pull_request" && resource.hasTag("data") && resource.getTag("data") == "pii" };\n' }]);
+    expect(literal.decide(query(tags))).toEqual({ decision: 'deny', policies: ['no-pii-for-prs'], errors: [] });
+    expect(literal.decide(query({ ...tags, event_name: 'push' }))).toEqual({ decision: 'allow', policies: ['voidkey.grants'], errors: [] }); // control
+    // A tag named by an expression (here a context value) cannot be known at load: every tag goes in.
+    const computed = new CedarPolicySet('t', [{ file: 'b.cedar', text: '@id("by-name")\nforbid (principal, action, resource) when { principal.hasTag(principal.idp) && principal.getTag(principal.idp) == "octocat" };\n' }]);
+    expect(computed.decide({ ...query(tags), principal: { ...query(tags).principal, idp: 'actor' } })).toEqual({ decision: 'deny', policies: ['by-name'], errors: [] });
+    expect(computed.decide({ ...query(tags), principal: { ...query(tags).principal, idp: 'ref' } })).toEqual({ decision: 'allow', policies: ['voidkey.grants'], errors: [] }); // control
+  });
+
   it('maps spans after multi-byte characters to the right column', () => {
     const text = '// “quotes” ünïcödé\nforbid (principal, action, resource) when { resource.owner == "x" };\n';
     expect(() => new CedarPolicySet('t', [{ file: 'u.cedar', text }])).toThrow(/u\.cedar:2:45:/);
