@@ -1,5 +1,5 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../broker-core';
 
 export interface NodeHttpClientOptions {
@@ -14,10 +14,16 @@ export interface NodeHttpClientOptions {
  */
 export class NodeHttpClient implements HttpClient {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
-  private readonly httpsAgent: HttpsAgent;
+  /** Made on the first https request: loading node:https (TLS) costs a cold start ~30 ms of CPU. */
+  private httpsAgent: HttpsAgent | undefined;
 
-  constructor(options: NodeHttpClientOptions = {}) {
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128, ...(options.ca ? { ca: options.ca as string[] } : {}) });
+  constructor(private readonly options: NodeHttpClientOptions = {}) {}
+
+  private https(): { agent: HttpsAgent; request: typeof import('node:https').request } {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const https = require('node:https') as typeof import('node:https');
+    this.httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: 128, ...(this.options.ca ? { ca: this.options.ca as string[] } : {}) });
+    return { agent: this.httpsAgent, request: https.request };
   }
 
   /**
@@ -43,8 +49,8 @@ export class NodeHttpClient implements HttpClient {
         reject(new HttpError('network', 'invalid URL', { cause: err }));
         return;
       }
-      const https = url.protocol === 'https:';
-      const send = https ? httpsRequest : httpRequest;
+      const tls = url.protocol === 'https:' ? this.https() : undefined;
+      const send = tls ? tls.request : httpRequest;
       const headers: Record<string, string> = { 'user-agent': 'voidkey-broker', ...req.headers };
       if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
       let settled = false;
@@ -56,7 +62,7 @@ export class NodeHttpClient implements HttpClient {
         outgoing.destroy();
         reject(error);
       };
-      const outgoing = send(url, { method: req.method, headers, agent: https ? this.httpsAgent : this.httpAgent }, (res: IncomingMessage) => {
+      const outgoing = send(url, { method: req.method, headers, agent: tls ? tls.agent : this.httpAgent }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
@@ -102,7 +108,7 @@ export class NodeHttpClient implements HttpClient {
 
   close(): void {
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.httpsAgent?.destroy();
   }
 }
 

@@ -21,32 +21,57 @@
 // init phase (and ahead of traffic with provisioned concurrency).
 import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators } from './bundle-common.mjs';
+import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, config: { type: 'string' }, 'cold-start': { type: 'string' }, metafile: { type: 'string' } }, strict: true });
 const outdir = resolve(args.out ?? join(root, 'dist/lambda'));
 const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
 
+/** The bundled broker (main.js): built while the module loads, so during Lambda's init phase. */
+const lambdaEntry = {
+  name: 'lambda-entry',
+  setup(build) {
+    build.onResolve({ filter: /^lambda-entry:main$/ }, () => ({ path: 'lambda-entry.ts', namespace: 'lambda-entry' }));
+    build.onLoad({ filter: /.*/, namespace: 'lambda-entry' }, () => ({
+      contents: "import { handler } from './broker-server/lambda';\nawait handler.warm();\nexport { handler };\n",
+      resolveDir: root,
+      loader: 'ts',
+    }));
+  },
+};
+
+/**
+ * index.js, the function's entry: turns on V8's compile cache from compile-cache/ beside
+ * it (generated below, read-only in /var/task) before main.js and its chunks are compiled.
+ * A cache made by another Node version, or for other file contents, is not used: those
+ * modules compile as without it. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+ */
+const INDEX_JS = `// Voidkey broker, AWS Lambda entry (Handler: index.handler); built by scripts/bundle-lambda.mjs.
+const { enableCompileCache } = process.getBuiltinModule('node:module');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
+try {
+  enableCompileCache({ directory: fileURLToPath(new URL('./compile-cache', import.meta.url)), portable: true });
+} catch {
+  // Without the cache the bundle only compiles slower.
+}
+export const { handler } = await import('./main.js');
+`;
+
 await rm(outdir, { recursive: true, force: true });
 await mkdir(outdir, { recursive: true });
 const result = await build({
   absWorkingDir: root,
-  // The entry builds the app at module load (Lambda's init phase); a bad config does not
+  // The broker builds the app at module load (Lambda's init phase); a bad config does not
   // throw here, it is logged once and every request is answered 503 config_invalid.
-  stdin: {
-    contents: "import { handler } from './broker-server/lambda';\nawait handler.warm();\nexport { handler };\n",
-    resolveDir: root,
-    sourcefile: 'lambda-entry.ts',
-    loader: 'ts',
-  },
+  entryPoints: { main: 'lambda-entry:main' },
   outdir,
-  entryNames: 'index',
   chunkNames: 'chunks/[name]-[hash]',
   splitting: true,
   bundle: true,
@@ -55,7 +80,7 @@ const result = await build({
   format: 'esm',
   external: OPTIONAL_PEERS,
   banner: { js: ESM_BANNER },
-  plugins: [precompiledValidators, builtinsAsRequire, lazyModules],
+  plugins: [lambdaEntry, precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm],
   // Nest resolves providers by class; keep constructor names readable in its errors.
   keepNames: true,
   minifySyntax: true,
@@ -69,11 +94,12 @@ const result = await build({
 // cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: in the
 // bundle that is this folder (policy guardrails, docs/policy.md).
 await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(outdir, 'cedar_wasm_bg.wasm'));
+await writeFile(join(outdir, 'index.js'), INDEX_JS);
 await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ name: 'voidkey-broker-lambda', version, private: true, type: 'module' }, null, 2)}\n`);
 
 // Decorator metadata must survive: the broker's controllers are wired by it.
 const test = (name) => Object.keys(result.metafile.inputs).some((input) => input.includes(name));
-for (const needed of ['broker-server/lambda.ts', 'broker-server/create-app.ts', 'providers/index.ts']) {
+for (const needed of ['lambda-entry:lambda-entry.ts', 'broker-server/lambda.ts', 'broker-server/create-app.ts', 'providers/index.ts']) {
   if (!test(needed)) {
     console.error(`bundle-lambda: ${needed} is missing from the bundle`);
     process.exit(1);
@@ -81,8 +107,8 @@ for (const needed of ['broker-server/lambda.ts', 'broker-server/create-app.ts', 
 }
 if (args.config) await copyFile(args.config, join(outdir, 'config.yaml'));
 if (args.metafile) await writeFile(args.metafile, JSON.stringify(result.metafile));
-const bytes = result.metafile.outputs[relative(root, join(outdir, 'index.js'))]?.bytes ?? 0;
-console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'index.js')) || 'index.js'} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
+const bytes = result.metafile.outputs[relative(root, join(outdir, 'main.js'))]?.bytes ?? 0;
+console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'main.js')) || 'main.js'} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
 
 // --- smoke test and cold start ---------------------------------------------------------
 
@@ -121,7 +147,31 @@ const result = await handler({ version: '2.0', routeKey: '$default', rawPath: '/
   requestContext: { stage: '$default', requestId: 'probe', http: { method: 'GET', path: '/health', sourceIp: '127.0.0.1' } }, isBase64Encoded: false },
   { awsRequestId: '00000000-0000-4000-8000-000000000000' });
 const cpu = process.cpuUsage();
-process.stdout.write(JSON.stringify({ ms: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000, status: result.statusCode, body: result.body }));`;
+process.stdout.write(JSON.stringify({ node: process.version, ms: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000, status: result.statusCode, body: result.body }));`;
+
+/**
+ * The Node that runs the bundle here: Lambda's runtime is nodejs24.x, so this one when it is
+ * Node 24 or newer, else the repo's own (the `node` devDependency, node_modules/.bin/node).
+ * The compile cache is made by, and only valid for, this exact Node version.
+ */
+function lambdaNode() {
+  if (Number(process.versions.node.split('.')[0]) >= 24) return process.execPath;
+  const repoNode = join(root, 'node_modules/node/bin/node');
+  if (existsSync(repoNode)) return repoNode;
+  console.error(`bundle-lambda: node ${process.version} is older than Lambda's nodejs24.x and the repo's Node 24 (node_modules/node) is not installed: run npm ci`);
+  process.exit(1);
+}
+const node = lambdaNode();
+const coldStart = (dir) =>
+  promisify(execFile)(node, ['--input-type=module', '-e', PROBE, join(dir, 'index.js')], { env: { PATH: process.env.PATH ?? '', VOIDKEY_CONFIG_YAML: SMOKE_CONFIG, LOG_LEVEL: 'warn' } });
+
+// The compile cache: one cold start in the output folder writes V8's code for every module
+// it compiled (portable: paths relative to the folder, so it is valid wherever the folder is).
+await coldStart(outdir);
+if (!existsSync(join(outdir, 'compile-cache'))) {
+  console.error('bundle-lambda: the cold start wrote no compile cache');
+  process.exit(1);
+}
 
 // A copy outside the repository proves the bundle needs no node_modules.
 const probeDir = await mkdtemp(join(tmpdir(), 'voidkey-lambda-'));
@@ -130,15 +180,15 @@ try {
   const runs = Math.max(1, Number(args['cold-start'] ?? 1));
   const times = [];
   const cpuTimes = [];
+  let probeVersion = '';
   for (let run = 0; run < runs; run++) {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', PROBE, join(probeDir, 'index.js')], {
-      env: { PATH: process.env.PATH ?? '', VOIDKEY_CONFIG_YAML: SMOKE_CONFIG, LOG_LEVEL: 'warn' },
-    });
+    const { stdout } = await coldStart(probeDir);
     const probe = JSON.parse(stdout);
     if (probe.status !== 200) {
       console.error(`bundle-lambda: the bundle answered /health with ${probe.status}: ${probe.body}`);
       process.exit(1);
     }
+    probeVersion = probe.node;
     times.push(probe.ms);
     cpuTimes.push(probe.cpuMs);
   }
@@ -147,7 +197,7 @@ try {
   console.log(
     runs === 1
       ? `bundle-lambda: smoke test passed (node ${process.version}: /health answered ${median(times).toFixed(0)} ms after process start)`
-      : `bundle-lambda: cold start, process start to first answer, ${runs} runs on node ${process.version}: ` +
+      : `bundle-lambda: cold start, process start to first answer, ${runs} runs on node ${probeVersion}: ` +
           `median ${median(times).toFixed(0)} ms wall (min ${sorted[0].toFixed(0)}, max ${sorted.at(-1).toFixed(0)}), median ${median(cpuTimes).toFixed(0)} ms CPU (user + system)`,
   );
 } finally {
