@@ -1,5 +1,5 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
+import type * as Https from 'node:https';
 import { HttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../broker-core';
 
 export interface NodeHttpClientOptions {
@@ -15,13 +15,13 @@ export interface NodeHttpClientOptions {
 export class NodeHttpClient implements HttpClient {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
   /** Made on the first https request: loading node:https (TLS) costs a cold start ~30 ms of CPU. */
-  private httpsAgent: HttpsAgent | undefined;
+  private httpsAgent: Https.Agent | undefined;
 
   constructor(private readonly options: NodeHttpClientOptions = {}) {}
 
-  private https(): { agent: HttpsAgent; request: typeof import('node:https').request } {
+  private https(): { agent: Https.Agent; request: typeof Https.request } {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const https = require('node:https') as typeof import('node:https');
+    const https = require('node:https') as typeof Https;
     this.httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: 128, ...(this.options.ca ? { ca: this.options.ca as string[] } : {}) });
     return { agent: this.httpsAgent, request: https.request };
   }

@@ -3,7 +3,8 @@
 // precompiled schema validators.
 import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { resolve as resolvePath } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { generateValidators } from './precompile-schemas.mjs';
 
 const BUILTINS = new Set(builtinModules.filter((name) => !name.startsWith('_')));
@@ -212,5 +213,52 @@ export const rxjsAsEsm = {
       if (!existsSync(file)) return { errors: [{ text: `rxjs-as-esm: ${file} does not exist (rxjs changed its layout)` }] };
       return { path: file };
     });
+  },
+};
+
+/**
+ * Exact edits of dependencies' sources that change when a value is computed, not what it
+ * is. Each `from` must occur exactly once: a dependency update that changes the text fails
+ * the build instead of silently bundling the unpatched file.
+ */
+const SOURCE_PATCHES = [
+  {
+    // NestJS's console logger formats its timestamps with an Intl.DateTimeFormat built when
+    // the module loads (~10 ms of a cold start: ICU's locale data). The broker never logs
+    // through Nest (`logger: false`): the formatter is built on the first timestamp instead.
+    file: /node_modules\/@nestjs\/common\/services\/console-logger\.service\.js$/,
+    from: `const dateTimeFormatter = new Intl.DateTimeFormat(undefined, {
+    year: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+    day: '2-digit',
+    month: '2-digit',
+});`,
+    to: `let dateTimeFormatterInstance;
+const dateTimeFormatter = {
+    format: (value) => (dateTimeFormatterInstance ??= new Intl.DateTimeFormat(undefined, {
+        year: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+        day: '2-digit',
+        month: '2-digit',
+    })).format(value),
+};`,
+  },
+];
+
+export const sourcePatches = {
+  name: 'source-patches',
+  setup(build) {
+    for (const patch of SOURCE_PATCHES) {
+      build.onLoad({ filter: patch.file }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        const at = text.indexOf(patch.from);
+        if (at < 0 || text.indexOf(patch.from, at + 1) >= 0) return { errors: [{ text: `source-patches: ${args.path} changed; the patch no longer applies exactly once` }] };
+        return { contents: text.replace(patch.from, () => patch.to), loader: 'js', resolveDir: dirname(args.path) };
+      });
+    }
   },
 };

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm } from './bundle-common.mjs';
+import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, config: { type: 'string' }, 'cold-start': { type: 'string' }, metafile: { type: 'string' } }, strict: true });
@@ -80,7 +80,7 @@ const result = await build({
   format: 'esm',
   external: OPTIONAL_PEERS,
   banner: { js: ESM_BANNER },
-  plugins: [lambdaEntry, precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm],
+  plugins: [lambdaEntry, precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm, sourcePatches],
   // Nest resolves providers by class; keep constructor names readable in its errors.
   keepNames: true,
   minifySyntax: true,

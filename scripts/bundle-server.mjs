@@ -16,7 +16,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm } from './bundle-common.mjs';
+import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string' } }, strict: true });
@@ -37,7 +37,7 @@ const result = await build({
   format: 'esm',
   external: OPTIONAL_PEERS,
   banner: { js: ESM_BANNER },
-  plugins: [precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm],
+  plugins: [precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm, sourcePatches],
   // Nest resolves providers by class; keep constructor names readable in its errors.
   keepNames: true,
   minifySyntax: true,

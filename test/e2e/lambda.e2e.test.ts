@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +41,22 @@ for (const [index, event] of JSON.parse(readFileSync(eventsFile, 'utf8')).entrie
 }
 writeFileSync(resultsFile, JSON.stringify(results));
 writeFileSync(resultsFile + '.loaded', JSON.stringify(loaded));
+// The built-in modules the process loaded, those other built-ins required included.
+writeFileSync(resultsFile + '.builtins', JSON.stringify(process.moduleLoadList.filter((name) => name.startsWith('NativeModule ')).map((name) => name.slice('NativeModule '.length))));
 process.exit(0);
 `;
+
+/** scripts/bundle-common.mjs LAZY_MODULES: each entry's name and the module it must be. */
+const LAZY_ENTRIES = [
+  ['prom-client-pushgateway', 'node_modules/prom-client/lib/pushgateway.js'],
+  ['prom-client-cluster', 'node_modules/prom-client/lib/cluster.js'],
+  ['opentelemetry-api', 'node_modules/@opentelemetry/api/dist/index.cjs'],
+  ['fastify-validator-compiler', 'node_modules/@fastify/ajv-compiler/lib/validator-compiler.js'],
+  ['fastify-serializer-compiler', 'node_modules/@fastify/ajv-compiler/lib/serializer-compiler.js'],
+  ['fast-json-stringify', 'node_modules/fast-json-stringify/index.js'],
+  ['ajv', 'node_modules/ajv/dist/ajv.js'],
+  ['thread-stream', 'node_modules/thread-stream/index.js'],
+] as const;
 
 describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the Lambda runtime', () => {
   let dir: string;
@@ -54,11 +68,15 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
   let config: string;
   const clientSecret = `canary-client-secret-${randomBytes(12).toString('hex')}`;
 
-  async function invoke(events: Array<APIGatewayProxyEvent | APIGatewayProxyEventV2>, env: Record<string, string>): Promise<{ results: Invocation[]; output: string; loaded: string[] }> {
+  async function invoke(
+    events: Array<APIGatewayProxyEvent | APIGatewayProxyEventV2>,
+    env: Record<string, string>,
+    bundleDir = dir,
+  ): Promise<{ results: Invocation[]; output: string; loaded: string[]; builtins: string[] }> {
     const eventsFile = join(dir, `events-${randomBytes(4).toString('hex')}.json`);
     const resultsFile = `${eventsFile}.results`;
     writeFileSync(eventsFile, JSON.stringify(events));
-    const child = spawn(process.execPath, ['--input-type=module', '-e', INVOKER, join(dir, 'index.js'), eventsFile, resultsFile], {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', INVOKER, join(bundleDir, 'index.js'), eventsFile, resultsFile], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -68,7 +86,8 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
     const code = await new Promise<number | null>((done) => child.once('exit', done));
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
     const loaded = (JSON.parse(readFileSync(`${resultsFile}.loaded`, 'utf8')) as string[]).filter((url) => url.startsWith('file:')).map((url) => fileURLToPath(url));
-    return { results: JSON.parse(readFileSync(resultsFile, 'utf8')) as Invocation[], output, loaded };
+    const builtins = JSON.parse(readFileSync(`${resultsFile}.builtins`, 'utf8')) as string[];
+    return { results: JSON.parse(readFileSync(resultsFile, 'utf8')) as Invocation[], output, loaded, builtins };
   }
 
   beforeAll(async () => {
@@ -132,6 +151,72 @@ describe('the Lambda bundle (dist/lambda/index.js), loaded by Node 24 like the L
     expect(atStart.filter((source) => /providers\/[^/]+\/[a-z-]+-provider\.ts$/.test(source) || SDKS.test(source))).toEqual([]);
     // The config's schemas come precompiled, generated into the bundle from its own sources.
     expect(atStart.filter((source) => source.includes('precompiled-validators:'))).toHaveLength(1);
+
+    // Modules only rare paths use are entries of their own (lazy/), neither parsed nor run at start.
+    const RARE = /node_modules\/(ajv\/dist\/ajv\.js|ajv-formats\/|fast-json-stringify\/index\.js|@fastify\/ajv-compiler\/lib\/|@opentelemetry\/api\/|thread-stream\/|prom-client\/lib\/(pushgateway|cluster)\.js)/;
+    expect(everything.filter((source) => RARE.test(source)).length).toBeGreaterThan(6);
+    expect(started.loaded.filter((file) => relative(dir, file).startsWith('lazy/'))).toEqual([]);
+    expect(atStart.filter((source) => RARE.test(source))).toEqual([]);
+    // rxjs is tree-shaken ES modules: only what NestJS imports.
+    expect(atStart.filter((source) => source.includes('node_modules/rxjs/dist/cjs/'))).toEqual([]);
+    expect(atStart.filter((source) => source.includes('node_modules/rxjs/dist/esm/')).length).toBeGreaterThan(0);
+    // TLS, HTTP/2, DNS and fs/promises load on first use (an https upstream, a listening server), not at start.
+    expect(started.builtins).toEqual(expect.arrayContaining(['http', 'crypto']));
+    expect(started.builtins.filter((name) => ['tls', 'https', 'http2', 'dns', 'fs/promises'].includes(name))).toEqual([]);
+    // NestJS's console logger builds its Intl.DateTimeFormat on first use (source-patches in scripts/bundle-common.mjs).
+    const main = readFileSync(join(dir, 'main.js'), 'utf8');
+    expect(/dateTimeFormatterInstance\s*\?\?=\s*new Intl\.DateTimeFormat\(/.test(main)).toBe(true);
+    expect(/dateTimeFormatter\s*=\s*new Intl\.DateTimeFormat\(/.test(main)).toBe(false);
+  });
+
+  it('each lazy/ entry is the real module, loaded with require() from the bundle folder alone', async () => {
+    const entries = readdirSync(join(dir, 'lazy')).filter((name) => name.endsWith('.js'));
+    expect(entries.sort()).toEqual(LAZY_ENTRIES.map(([name]) => `${name}.js`).sort());
+    const probe = `const [file, real] = process.argv.slice(1);
+const lazy = require(file).default;
+const original = require(real);
+const keys = (value) => Object.keys(value).sort().join(',');
+let works = null;
+if (file.endsWith('/ajv.js')) { const validate = new lazy.default().compile({ type: 'string' }); works = [validate('x'), validate(1)]; }
+process.stdout.write(JSON.stringify({ type: typeof lazy, sameType: typeof lazy === typeof original, sameKeys: keys(lazy) === keys(original), works }));`;
+    for (const [name, real] of LAZY_ENTRIES) {
+      const { stdout } = await promisify(execFile)(process.execPath, ['-e', probe, join(dir, 'lazy', `${name}.js`), join(REPO_ROOT, real)], { cwd: tmpdir() });
+      expect({ name, ...JSON.parse(stdout) }).toEqual({ name, type: expect.stringMatching(/^(function|object)$/), sameType: true, sameKeys: true, works: name === 'ajv' ? [true, false] : null });
+    }
+  });
+
+  it('ships a V8 compile cache that a cold start reads and does not rewrite; a stale one is ignored', async () => {
+    const env = { VOIDKEY_CONFIG: join(dir, 'config.yaml'), BROKER_CLIENT_SECRET: clientSecret, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+    const cacheFiles = (bundle: string) =>
+      readdirSync(join(bundle, 'compile-cache'), { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => { const file = join(entry.parentPath, entry.name); return `${relative(bundle, file)}:${statSync(file).size}:${statSync(file).mtimeMs}`; })
+        .sort();
+    const copy = mkdtempSync(join(tmpdir(), 'voidkey-lambda-copy-'));
+    try {
+      cpSync(dir, copy, { recursive: true });
+      const before = cacheFiles(copy);
+      expect(before.length).toBeGreaterThan(10);
+      const fresh = await invoke([httpApiEvent({ method: 'GET', path: '/health' })], env, copy);
+      expect(fresh.results.map((result) => result.statusCode)).toEqual([200]);
+      const accepted = (output: string) => [...output.matchAll(/V8 code cache for ESM (\S+) was accepted/g)].map((match) => relative(copy, fileURLToPath(match[1]!)));
+      // Every bundle file the start loaded after index.js (which turns the cache on) compiled from the cache.
+      const bundleFiles = fresh.loaded.filter((file) => file.startsWith(copy)).map((file) => relative(copy, file));
+      expect(bundleFiles).toEqual(expect.arrayContaining(['index.js', 'main.js']));
+      expect(accepted(fresh.output).sort()).toEqual(bundleFiles.filter((file) => file !== 'index.js').sort());
+      expect(fresh.output).not.toMatch(/writing cache|mismatch|rejected/);
+      expect(cacheFiles(copy)).toEqual(before);
+
+      // A main.js the cache was not made for: its entry is refused, the broker starts as without one.
+      writeFileSync(join(copy, 'main.js'), `${readFileSync(join(copy, 'main.js'), 'utf8')}\n// changed after the build\n`);
+      const stale = await invoke([httpApiEvent({ method: 'GET', path: '/health' })], env, copy);
+      expect(stale.results.map((result) => result.statusCode)).toEqual([200]);
+      expect(stale.output).toMatch(/main\.js\.\.\.\[[^\]]*\]\.\.\.code size mismatch/);
+      expect(accepted(stale.output)).not.toContain('main.js');
+      expect(accepted(stale.output).filter((file) => file.startsWith('chunks/')).length).toBeGreaterThan(5);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('serves v1 and v2 events from VOIDKEY_CONFIG: health, a mint whose credentials are the ones STS issued, a 401', async () => {
