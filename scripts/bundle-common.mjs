@@ -1,6 +1,7 @@
 // What the server and Lambda bundles (scripts/bundle-server.mjs, scripts/bundle-lambda.mjs)
-// share: the optional peers left out, the CommonJS shims of an ES module bundle, and the
-// precompiled schema validators.
+// share: the optional peers left out, the CommonJS shims of an ES module bundle, the
+// precompiled schema validators, and what keeps a start from loading code it does not run
+// (built-ins and modules required on first use, rxjs tree-shaken, source patches).
 import { existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { readFile } from 'node:fs/promises';

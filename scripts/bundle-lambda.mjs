@@ -1,19 +1,25 @@
 /* global process, console */
-// Bundles the broker's Lambda handler into one ES module for the nodejs24.x runtime:
+// Bundles the broker's Lambda handler into ES modules for the nodejs24.x runtime:
 //   node scripts/bundle-lambda.mjs [--out DIR] [--config FILE] [--cold-start N] [--metafile FILE]
-// Output: DIR/index.js (Handler `index.handler`; DIR defaults to dist/lambda), the chunks it
-// imports on demand in DIR/chunks/, and DIR/package.json ({"type": "module"}, which makes
-// Lambda load index.js as ESM). Deploy the whole directory.
-// Each provider's minting code and cloud SDK is a chunk of its own, imported on the first
-// mint for that provider type: a cold start parses and evaluates none of them, and a
-// function that only mints AWS keys never loads google-auth-library or @azure/identity.
+// Output (DIR defaults to dist/lambda; deploy the whole directory):
+//   index.js        the Handler (`index.handler`): turns on V8's compile cache, imports main.js
+//   main.js         the broker; builds the app while it loads (Lambda's init phase)
+//   chunks/         code main.js imports, and what it imports on demand: each provider's
+//                   minting code and cloud SDK is a chunk of its own, imported on the first
+//                   mint for that provider type (a cold start parses and evaluates none of them)
+//   lazy/           modules only rare paths use (scripts/bundle-common.mjs LAZY_MODULES),
+//                   required on first use
+//   compile-cache/  V8's code for every module a cold start compiles, made by one cold start
+//                   here with this Node (valid only for the same Node version and architecture)
+//   package.json    {"type": "module"}, which makes Lambda load index.js as ESM
 // The config's JSON Schemas are precompiled into the bundle (scripts/precompile-schemas.mjs).
 // --metafile FILE writes esbuild's metafile (which sources went into which output file).
 // --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml);
 // otherwise set VOIDKEY_CONFIG_YAML on the function.
-// Every build is smoke-tested: a fresh `node` loads the bundle from a directory without
-// node_modules and answers a /health event. --cold-start N repeats that N times and
-// prints the median time from process start to the first answer.
+// Every build is smoke-tested on Node 24 (this node if it is 24+, else the repo's own): a
+// fresh `node` loads the bundle from a copy without node_modules and answers a /health
+// event. --cold-start N repeats that N times and prints the median time and CPU from
+// process start to the first answer.
 //
 // Why ESM: NestJS 12 is ESM-only and loads its optional peers through
 // `createRequire(import.meta.url)` and `import()`; in a CommonJS bundle `import.meta.url`
@@ -22,7 +28,7 @@
 import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,10 +174,13 @@ const coldStart = (dir) =>
 // The compile cache: one cold start in the output folder writes V8's code for every module
 // it compiled (portable: paths relative to the folder, so it is valid wherever the folder is).
 await coldStart(outdir);
-if (!existsSync(join(outdir, 'compile-cache'))) {
-  console.error('bundle-lambda: the cold start wrote no compile cache');
+// Named for the Node version and architecture that made it (v24.21.0-x64-…): another one ignores it.
+const caches = existsSync(join(outdir, 'compile-cache')) ? await readdir(join(outdir, 'compile-cache')) : [];
+if (caches.length !== 1) {
+  console.error(`bundle-lambda: the cold start wrote ${caches.length} compile caches, not one`);
   process.exit(1);
 }
+console.log(`bundle-lambda: compile cache compile-cache/${caches[0]} (valid only on that Node version and architecture)`);
 
 // A copy outside the repository proves the bundle needs no node_modules.
 const probeDir = await mkdtemp(join(tmpdir(), 'voidkey-lambda-'));

@@ -177,7 +177,9 @@ describe('deploy/', () => {
       expect(resolve(dirname(templatePath), fn.CodeUri)).toBe(join(root, 'dist/lambda'));
       const bundleScript = readFileSync(join(root, 'scripts/bundle-lambda.mjs'), 'utf8');
       expect(bundleScript).toContain("join(root, 'dist/lambda')");
-      expect(bundleScript).toContain("entryNames: 'index'");
+      // index.js (the Handler's file) is written by the script and exports the broker's handler from main.js.
+      expect(bundleScript).toContain("await writeFile(join(outdir, 'index.js'), INDEX_JS);");
+      expect(bundleScript).toContain("export const { handler } = await import('./main.js');");
       expect(bundleScript).toContain('export { handler }');
       expect(fn.Handler).toBe('index.handler');
       expect(fn).toMatchObject({ MemorySize: 512, Timeout: 30 });
