@@ -157,13 +157,14 @@ export const lazyModules = {
   setup(build) {
     const options = build.initialOptions;
     const root = options.absWorkingDir;
-    if (typeof options.entryPoints !== 'object' || Array.isArray(options.entryPoints) || !options.splitting) {
-      throw new Error('lazy-modules: needs entryPoints as an object ({ name: path }) and splitting');
-    }
+    // Without splitting (a CommonJS build) each lazy entry is self-contained: it works, with
+    // the code it shares with the rest bundled twice.
+    if (typeof options.entryPoints !== 'object' || options.entryPoints === null) throw new Error('lazy-modules: needs entryPoints (an object or an array), not stdin');
     const byFile = new Map(LAZY_MODULES.map((lazy) => [resolvePath(root, lazy.file), lazy]));
     for (const [file, lazy] of byFile) {
       if (!existsSync(file)) throw new Error(`lazy-modules: ${lazy.file} does not exist (a dependency moved it): update LAZY_MODULES`);
-      options.entryPoints[`lazy/${lazy.name}`] = `lazy-entry:${file}`;
+      if (Array.isArray(options.entryPoints)) options.entryPoints.push({ in: `lazy-entry:${file}`, out: `lazy/${lazy.name}` });
+      else options.entryPoints[`lazy/${lazy.name}`] = `lazy-entry:${file}`;
     }
     const extension = options.outExtension?.['.js'] ?? '.js';
     build.onResolve({ filter: /^lazy-entry:/ }, (args) => (args.kind === 'entry-point' ? { path: args.path.slice('lazy-entry:'.length), namespace: 'lazy-entry' } : undefined));
