@@ -19,10 +19,10 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 @Module({})
-class AppModule {
+class BrokerModule {
   static forRuntime(runtime: BrokerRuntime): DynamicModule {
     return {
-      module: AppModule,
+      module: BrokerModule,
       controllers: [CredentialsController, HealthController, OpenApiController, IssuerController, TokenExchangeController],
       providers: [{ provide: RUNTIME, useValue: runtime }],
     };
@@ -53,7 +53,7 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
       sendError(new RequestInvalid('the request path is not valid URL encoding'), request, reply, runtime.logger);
     },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false, bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(BrokerModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false, bodyParser: false });
   app.useGlobalFilters(new BrokerErrorFilter(runtime.logger));
   const fastify = app.getHttpAdapter().getInstance();
 

@@ -10,9 +10,16 @@ import pino, { type Logger } from 'pino';
  * stalls the whole process until it reads again, as Node's own stdout does for pipes. (pino's default asynchronous stream flushes at exit
  * with a loop that retries a broken pipe forever: a broker whose log reader had gone then
  * never finished shutting down.)
+ *
+ * With the default destination, the lines of one event-loop turn go out in one write
+ * (`TurnBuffer`): at the end of the turn, or at once when the audit trail flushes its
+ * record (`flushOutput`), which takes the turn's earlier lines with it. Under load that is
+ * one write per request instead of two (docs/performance.md); lines keep their order.
  */
-export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: true });
+export function createLogger(options: { level?: string; destination?: pino.DestinationStream; turnBuffered?: boolean } = {}): Logger {
+  const sink = options.destination ?? pino.destination({ dest: 1, sync: true });
+  const buffer = (options.turnBuffered ?? options.destination === undefined) ? new TurnBuffer(sink) : undefined;
+  const destination = buffer ?? sink;
   const logger = pino(
     {
       level: options.level ?? 'info',
@@ -44,20 +51,82 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
   // requests included, long after. So on any error the output is shut for good, as pino
   // does for EPIPE, and the audit trail is told, to count its records as failed writes,
   // fail closed, and report the broker not ready.
-  const state = { broken: false };
+  const state: OutputState = { broken: false, flush: buffer ? buffer.flush : () => undefined };
   outputs.set(logger, state);
-  const stream = destination as unknown as Partial<NodeJS.EventEmitter & Record<'write' | 'flush' | 'flushSync' | 'end', unknown>>;
+  const stream = sink as unknown as Partial<NodeJS.EventEmitter & Record<'write' | 'flush' | 'flushSync' | 'end', unknown>>;
   if (typeof stream.on === 'function') {
     stream.on('error', () => {
       state.broken = true;
       stream.write = () => true;
       stream.flush = stream.flushSync = stream.end = () => undefined;
+      buffer?.shut();
     });
   }
   return logger;
 }
 
-const outputs = new WeakMap<Logger, { broken: boolean }>();
+interface OutputState {
+  broken: boolean;
+  readonly flush: () => void;
+}
+
+const outputs = new WeakMap<Logger, OutputState>();
+
+/**
+ * Writes the lines the logger holds for the end of this event-loop turn, now. The audit
+ * trail calls it after each record: a record is out of the process before the answer.
+ */
+export function flushOutput(logger: Logger): void {
+  outputs.get(logger)?.flush();
+}
+
+/** Lines of one event-loop turn, handed to the sink as one write. */
+class TurnBuffer implements pino.DestinationStream {
+  private pending = '';
+  private scheduled = false;
+  private open = true;
+
+  constructor(private readonly sink: pino.DestinationStream) {
+    buffers.add(this);
+    hookExit();
+  }
+
+  write(line: string): void {
+    if (!this.open) return;
+    this.pending += line;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.sink.write(text);
+  };
+
+  /** The sink failed for good: later lines are dropped, not held in memory. */
+  shut(): void {
+    this.open = false;
+    this.pending = '';
+    buffers.delete(this);
+  }
+}
+
+/** A process that exits (a signal handled, a fatal error) writes what its loggers hold. */
+const buffers = new Set<TurnBuffer>();
+let exitHook = false;
+function flushAllAtExit(): void {
+  for (const buffer of buffers) buffer.flush();
+}
+function hookExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', flushAllAtExit);
+}
 
 /** Whether the logger's output has stopped taking lines (its reader went away). */
 export function outputBroken(logger: Logger): boolean {
