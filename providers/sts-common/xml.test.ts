@@ -76,7 +76,7 @@ describe('parseXmlDocument', () => {
   });
 
   it('reads the credentials of an STS answer', () => {
-    const document = parseXmlDocument(SUCCESS) as any;
+    const document = parseXmlDocument(SUCCESS) as { AssumeRoleWithWebIdentityResponse: { AssumeRoleWithWebIdentityResult: { Credentials: unknown } } };
     const credentials = document.AssumeRoleWithWebIdentityResponse.AssumeRoleWithWebIdentityResult.Credentials;
     expect(credentials).toEqual({ SessionToken: SESSION_TOKEN, SecretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY', Expiration: '2026-12-06T08:00:00Z', AccessKeyId: 'ASIAIOSFODNN7EXAMPLE' });
   });
@@ -88,10 +88,10 @@ describe('parseXmlDocument', () => {
   });
 
   it('keeps an element named __proto__ as a name (no prototype to pollute)', () => {
-    const document = parseXmlDocument('<R><__proto__><polluted>yes</polluted></__proto__><constructor>c</constructor></R>') as any;
+    const document = parseXmlDocument('<R><__proto__><polluted>yes</polluted></__proto__><constructor>c</constructor></R>') as { R: Record<string, unknown> };
     expect(document.R.__proto__).toEqual({ polluted: 'yes' });
     expect(document.R.constructor).toBe('c');
-    expect(({} as any).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   // Each refused document beside a well-formed twin that parses (positive control).
