@@ -11,14 +11,15 @@ import pino, { type Logger } from 'pino';
  * with a loop that retries a broken pipe forever: a broker whose log reader had gone then
  * never finished shutting down.)
  *
- * With the default destination, the lines of one event-loop turn go out in one write
- * (`TurnBuffer`): at the end of the turn, or at once when the audit trail flushes its
- * record (`flushOutput`), which takes the turn's earlier lines with it. Under load that is
- * one write per request instead of two (docs/performance.md); lines keep their order.
+ * With the default destination, log lines are held briefly and written together
+ * (`LineBuffer`): with the next audit record, which the audit trail writes at once
+ * (`flushOutput`) and which takes the held lines with it, or after 10 ms, or at exit. Under
+ * load that is one write per request instead of two (docs/performance.md); lines keep their
+ * order, and an audit record is never held.
  */
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream; turnBuffered?: boolean } = {}): Logger {
   const sink = options.destination ?? pino.destination({ dest: 1, sync: true });
-  const buffer = (options.turnBuffered ?? options.destination === undefined) ? new TurnBuffer(sink) : undefined;
+  const buffer = (options.turnBuffered ?? options.destination === undefined) ? new LineBuffer(sink) : undefined;
   const destination = buffer ?? sink;
   const logger = pino(
     {
@@ -73,17 +74,25 @@ interface OutputState {
 const outputs = new WeakMap<Logger, OutputState>();
 
 /**
- * Writes the lines the logger holds for the end of this event-loop turn, now. The audit
+ * Writes the lines the logger holds, now. The audit
  * trail calls it after each record: a record is out of the process before the answer.
  */
 export function flushOutput(logger: Logger): void {
   outputs.get(logger)?.flush();
 }
 
-/** Lines of one event-loop turn, handed to the sink as one write. */
-class TurnBuffer implements pino.DestinationStream {
+/** Lines held at most this long (or until the next audit record) before they are written. */
+export const LINE_DELAY_MS = 10;
+/** Held lines past this many characters are written at once. */
+const MAX_HELD_CHARS = 64 * 1024;
+
+/**
+ * Log lines handed to the sink together: with the next audit record (one write per request
+ * under load), after LINE_DELAY_MS, past MAX_HELD_CHARS, or at exit.
+ */
+class LineBuffer implements pino.DestinationStream {
   private pending = '';
-  private scheduled = false;
+  private timer?: NodeJS.Timeout;
   private open = true;
 
   constructor(private readonly sink: pino.DestinationStream) {
@@ -94,14 +103,16 @@ class TurnBuffer implements pino.DestinationStream {
   write(line: string): void {
     if (!this.open) return;
     this.pending += line;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.pending.length > MAX_HELD_CHARS) this.flush();
+    else if (this.timer === undefined) this.timer = setTimeout(this.onTimer, LINE_DELAY_MS).unref();
   }
 
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.flush();
+  };
+
   readonly flush = (): void => {
-    this.scheduled = false;
     if (this.pending === '') return;
     const text = this.pending;
     this.pending = '';
@@ -112,12 +123,13 @@ class TurnBuffer implements pino.DestinationStream {
   shut(): void {
     this.open = false;
     this.pending = '';
+    clearTimeout(this.timer);
     buffers.delete(this);
   }
 }
 
 /** A process that exits (a signal handled, a fatal error) writes what its loggers hold. */
-const buffers = new Set<TurnBuffer>();
+const buffers = new Set<LineBuffer>();
 let exitHook = false;
 function flushAllAtExit(): void {
   for (const buffer of buffers) buffer.flush();

@@ -348,7 +348,7 @@ describe('lifecycle', () => {
       const response = await inFlight;
       expect(response.status).toBe(200);
       expect(await exit).toBe(0);
-      // Lines held for the end of an event-loop turn are written when the process exits:
+      // Log lines held for the next write are written when the process exits:
       // the in-flight request's access line and audit record, then the last lifecycle line.
       const lines = sandbox.broker.logLines();
       const requestId = response.headers.get('x-request-id');
