@@ -12,6 +12,7 @@ import { IssuerController } from './issuer.controller';
 import { parseFormBody, parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
 import { OpenApiController } from './openapi.controller';
 import { TokenExchangeController } from './token-exchange.controller';
+import { fixedFieldsLogger } from './logger';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 import { clientErrorHandler, ConnectionBudget, rememberRequestId, STANDARD_HEADERS, TRANSPORT_DEFAULTS, transportOptions } from './transport';
 
@@ -113,12 +114,13 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
     const timings = request.voidkeyTimings;
     if (timings) reply.header('server-timing', `upstream;dur=${timings.upstreamMs.toFixed(2)}`);
   });
+  const accessLog = fixedFieldsLogger(runtime.logger);
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     runtime.metrics.httpRequest(route, reply.statusCode, reasonOf(request));
     const timings = request.voidkeyTimings;
     if (timings) runtime.metrics.brokerTime(route, reply.statusCode, (reply.elapsedTime - timings.upstreamMs) / 1000);
-    runtime.logger.info(
+    accessLog.info(
       { requestId: request.id, method: request.method, route: route ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );

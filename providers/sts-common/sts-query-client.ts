@@ -22,7 +22,11 @@ export function stsQueryBody(action: string, params: StsQueryParams): string {
   return body;
 }
 
+/** RFC 3986 unreserved characters: what encoding leaves as is (a JWT is all of them). */
+const UNRESERVED = /^[A-Za-z0-9._~-]*$/;
+
 function encode(text: string): string {
+  if (UNRESERVED.test(text)) return text;
   return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
