@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
@@ -44,7 +44,7 @@ const DEFAULT_MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /** SHA-256 of a token, hex: what logs and audit events may carry instead of the token. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /**
