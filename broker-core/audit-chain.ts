@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Tamper evidence for the audit trail. Each record carries its sequence number, the
@@ -45,7 +45,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function recordHash(seq: number, prevHash: string, event: unknown): string {
-  return createHash('sha256').update(`${seq}\n${prevHash}\n${canonicalJson(event)}`).digest('hex');
+  return hash('sha256', `${seq}\n${prevHash}\n${canonicalJson(event)}`, 'hex');
 }
 
 export type ChainVerdict =

@@ -2,7 +2,7 @@ import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { GENESIS_HASH, recordHash, type AuditEvent, type AuditRecord } from '../broker-core';
 import { AuditUnavailable } from '../broker-core';
-import { outputBroken, type Logger } from './logger';
+import { fixedFieldsLogger, flushOutput, outputBroken, type Logger } from './logger';
 
 export interface AuditLogOptions {
   readonly stdout: boolean;
@@ -29,7 +29,7 @@ export class AuditLog {
   private readonly stdoutSink: Logger;
 
   constructor(private readonly options: AuditLogOptions) {
-    this.stdoutSink = options.logger.child({}, { level: 'info' });
+    this.stdoutSink = fixedFieldsLogger(options.logger, 'info');
     if (options.signingKeyPem) {
       this.key = createPrivateKey(options.signingKeyPem);
       if (this.key.asymmetricKeyType !== 'ed25519') throw new Error('the audit signing key must be an Ed25519 private key (PEM)');
@@ -67,6 +67,7 @@ export class AuditLog {
       attempted++;
       try {
         this.stdoutSink.info({ audit: event, seq, hash }, 'audit');
+        flushOutput(this.options.logger);
         if (outputBroken(this.options.logger)) throw new Error('standard output has no reader');
         written++;
       } catch {

@@ -12,6 +12,7 @@ import { IssuerController } from './issuer.controller';
 import { parseFormBody, parseJsonBody, refuseDuplicateHeaders, refuseTokenInQuery } from './request-guards';
 import { OpenApiController } from './openapi.controller';
 import { TokenExchangeController } from './token-exchange.controller';
+import { fixedFieldsLogger } from './logger';
 import { RUNTIME, type BrokerRuntime } from './runtime';
 import { clientErrorHandler, ConnectionBudget, rememberRequestId, STANDARD_HEADERS, TRANSPORT_DEFAULTS, transportOptions } from './transport';
 
@@ -19,10 +20,10 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 @Module({})
-class AppModule {
+class BrokerModule {
   static forRuntime(runtime: BrokerRuntime): DynamicModule {
     return {
-      module: AppModule,
+      module: BrokerModule,
       controllers: [CredentialsController, HealthController, OpenApiController, IssuerController, TokenExchangeController],
       providers: [{ provide: RUNTIME, useValue: runtime }],
     };
@@ -53,7 +54,7 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
       sendError(new RequestInvalid('the request path is not valid URL encoding'), request, reply, runtime.logger);
     },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false, bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(BrokerModule.forRuntime(runtime), adapter, { logger: false, abortOnError: false, bodyParser: false });
   app.useGlobalFilters(new BrokerErrorFilter(runtime.logger));
   const fastify = app.getHttpAdapter().getInstance();
 
@@ -82,7 +83,9 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
 
   // Before the body is read, on every route: the headers every answer carries, the rate
   // limit, and the refusal of ambiguous headers and of tokens in the URL.
-  fastify.addHook('onRequest', async (request, reply) => {
+  // Hooks take a callback rather than returning a promise: one microtask hop fewer each,
+  // on every request. A hook that throws fails the request as a rejected promise would.
+  fastify.addHook('onRequest', (request, reply, done) => {
     // Every answer of the credential routes, refusals included, is timed the same way.
     const route = request.routeOptions.url;
     if (route === '/credentials/mint' || route === '/credentials/keys' || route === TOKEN_ENDPOINT) request.voidkeyTimings = { upstreamMs: 0 };
@@ -100,28 +103,33 @@ export async function createApp(runtime: BrokerRuntime): Promise<NestFastifyAppl
       reply.header('access-control-allow-methods', 'GET, POST');
       reply.header('access-control-allow-headers', 'authorization, content-type, x-request-id');
       reply.header('access-control-max-age', '600');
-      return reply.status(204).send();
+      reply.status(204).send();
+      return;
     }
+    done();
   });
   // While draining, every answer closes its connection so keep-alive clients let go; so
   // does the last answer a connection may carry.
   const budget = new ConnectionBudget(runtime.server.maxRequestsPerSocket ?? TRANSPORT_DEFAULTS.maxRequestsPerSocket);
-  fastify.addHook('onSend', async (request, reply) => {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     if (budget.spend(request.raw.socket) || !runtime.accepting) reply.header('connection', 'close');
     // W3C Server-Timing: how long this answer waited on access providers, so a caller can
     // tell the broker's time from the cloud's.
     const timings = request.voidkeyTimings;
     if (timings) reply.header('server-timing', `upstream;dur=${timings.upstreamMs.toFixed(2)}`);
+    done(null, payload);
   });
-  fastify.addHook('onResponse', async (request, reply) => {
+  const accessLog = fixedFieldsLogger(runtime.logger);
+  fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url;
     runtime.metrics.httpRequest(route, reply.statusCode, reasonOf(request));
     const timings = request.voidkeyTimings;
     if (timings) runtime.metrics.brokerTime(route, reply.statusCode, (reply.elapsedTime - timings.upstreamMs) / 1000);
-    runtime.logger.info(
+    accessLog.info(
       { requestId: request.id, method: request.method, route: route ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );
+    done();
   });
   await app.init();
   return app;

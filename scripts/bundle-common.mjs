@@ -264,3 +264,32 @@ export const sourcePatches = {
     }
   },
 };
+
+/**
+ * The bundles are built without esbuild's `keepNames`: it wraps every function and class
+ * in a `__name()` call that defines its `name` property, at load and each time a closure
+ * is created, and that cost about 2.5 % of the CPU of a mint (docs/performance.md). Names
+ * then survive as written except where esbuild renames a top-level binding to avoid a
+ * clash between modules (`Foo` → `Foo2`), which would change `name`: error classes take
+ * their `name` from it (broker-core/errors.ts). This refuses a build in which any class the
+ * project declares was renamed. `outputs`: the written files' paths.
+ */
+export async function assertOwnClassNamesKept(root, outputs) {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const declared = new Set();
+  for (const folder of ['broker-core', 'broker-server', 'providers', 'sandbox', 'cli']) {
+    for (const file of await readdir(`${root}/${folder}`, { recursive: true })) {
+      if (!file.endsWith('.ts') || file.endsWith('.test.ts') || file.endsWith('.d.ts')) continue;
+      for (const match of (await readFile(`${root}/${folder}/${file}`, 'utf8')).matchAll(/^(?:export )?(?:abstract )?class ([A-Za-z0-9_$]+)/gm)) declared.add(match[1]);
+    }
+  }
+  const renamed = new Set();
+  for (const output of outputs.filter((file) => /\.m?js$/.test(file))) {
+    const text = await readFile(output, 'utf8');
+    for (const match of text.matchAll(/(?:\bclass ([A-Za-z_$][\w$]*?)(\d+)\b|\b([A-Za-z_$][\w$]*?)(\d+)=class\b)/g)) {
+      const base = match[1] ?? match[3];
+      if (declared.has(base)) renamed.add(`${base} → ${base}${match[2] ?? match[4]}`);
+    }
+  }
+  if (renamed.size > 0) throw new Error(`the bundle renamed classes of this project (their name property changes): ${[...renamed].join(', ')}; rename one of the clashing classes`);
+}

@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
+import { assertOwnClassNamesKept, builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, config: { type: 'string' }, 'cold-start': { type: 'string' }, metafile: { type: 'string' } }, strict: true });
@@ -87,8 +87,7 @@ const result = await build({
   external: OPTIONAL_PEERS,
   banner: { js: ESM_BANNER },
   plugins: [lambdaEntry, precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm, sourcePatches],
-  // Nest resolves providers by class; keep constructor names readable in its errors.
-  keepNames: true,
+  // No keepNames: see assertOwnClassNamesKept (scripts/bundle-common.mjs).
   minifySyntax: true,
   minifyWhitespace: true,
   legalComments: 'none',
@@ -97,6 +96,7 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+await assertOwnClassNamesKept(root, Object.keys(result.metafile.outputs).map((output) => join(root, output)));
 // cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: in the
 // bundle that is this folder (policy guardrails, docs/policy.md).
 await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(outdir, 'cedar_wasm_bg.wasm'));

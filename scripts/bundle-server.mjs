@@ -16,7 +16,7 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
+import { assertOwnClassNamesKept, builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string' } }, strict: true });
@@ -38,8 +38,7 @@ const result = await build({
   external: OPTIONAL_PEERS,
   banner: { js: ESM_BANNER },
   plugins: [precompiledValidators, builtinsAsRequire, lazyModules, rxjsAsEsm, sourcePatches],
-  // Nest resolves providers by class; keep constructor names readable in its errors.
-  keepNames: true,
+  // No keepNames: see assertOwnClassNamesKept (scripts/bundle-common.mjs).
   minifySyntax: true,
   minifyWhitespace: true,
   legalComments: 'none',
@@ -54,6 +53,7 @@ for (const needed of ['broker-server/main.ts', 'broker-server/create-app.ts', 'p
     process.exit(1);
   }
 }
+await assertOwnClassNamesKept(root, Object.keys(result.metafile.outputs).map((output) => join(root, output)));
 // cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: beside
 // whichever output file esbuild put it in (a chunk: policies load on first use).
 for (const [output, { inputs }] of Object.entries(result.metafile.outputs)) {

@@ -33,4 +33,18 @@ describe('numbers compare on what the issuer wrote', () => {
   it('leaves fractions (which no claim condition can equal) and strings alone', () => {
     expect(parseExactJson('{"f":1.25,"s":"v1.2.3 1234567890123456789"}')).toEqual({ f: 1.25, s: 'v1.2.3 1234567890123456789' });
   });
+
+  // The reviver runs only when a fraction, exponent or long digit run stands outside a
+  // string; strings that look like numbers (an issuer on 127.0.0.1, a sha) skip it.
+  it.each([
+    ['an issuer on an IP address', '{"iss":"http://127.0.0.1:4000/client","n":NUM}'],
+    ['a string with escaped quotes around digits', '{"s":"a\\"1.5e3\\"b","n":NUM}'],
+    ['a sha', '{"sha":"9e30c44298fc1c149afbf4c8996fb92427ae41e4","n":NUM}'],
+  ])('finds a rounded number beside %s, and passes an exact one', (_name, template) => {
+    const exact = parseExactJson(template.replace('NUM', '100')) as Record<string, unknown>;
+    expect(exact.n).toBe(100); // positive control
+    expect(JSON.stringify(exact)).toBe(JSON.stringify(JSON.parse(template.replace('NUM', '100'))));
+    const rounded = parseExactJson(template.replace('NUM', '100.00000000000000001')) as Record<string, unknown>;
+    expect(rounded.n).toBeInstanceOf(InexactNumber);
+  });
 });

@@ -18,11 +18,19 @@ export class InexactNumber {
 
 /** Only a text with a fraction, an exponent or a long digit run can hold a rounded integer. */
 const MAY_ROUND = /\d[.eE]|\d{16}/;
+/** A JSON string, escapes included: what it holds is never a number. */
+const JSON_STRING = /"(?:[^"\\]|\\.)*"/g;
 const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
-/** Parses a JSON text, keeping integers only where the text says exactly that integer. */
-export function parseExactJson(text: string): unknown {
-  if (!MAY_ROUND.test(text)) return JSON.parse(text);
+/**
+ * Parses a JSON text, keeping integers only where the text says exactly that integer.
+ * `mayRound`: what a scan of the text already found (json-duplicates.ts `jsonShape`), so
+ * the text is not searched twice; otherwise it is searched here.
+ */
+export function parseExactJson(text: string, mayRound?: boolean): unknown {
+  // Most tokens hold such a pattern only inside strings (an issuer `http://127.0.0.1`, a
+  // commit sha `…9e3…`); their numbers are plain integers and need no reviver.
+  if (mayRound === false || (mayRound === undefined && (!MAY_ROUND.test(text) || !MAY_ROUND.test(text.replace(JSON_STRING, '""'))))) return JSON.parse(text);
   // Node ≥ 21 hands the reviver each primitive's source text (TC39 "JSON.parse source text access").
   return JSON.parse(text, function revive(this: unknown, _key: string, value: unknown, context?: { source?: string }) {
     if (typeof value !== 'number' || !Number.isInteger(value) || context?.source === undefined) return value;

@@ -65,12 +65,34 @@ export function importPublicJwk(jwk: JWK): KeyObject | undefined {
   return key;
 }
 
+interface KeyFacts {
+  readonly type: string;
+  readonly keyType?: string;
+  readonly curve?: string;
+  readonly modulusLength?: number;
+}
+
+/** What the checks read of a key, read once per key: each KeyObject getter is a native call that builds a new object. */
+const keyFacts = new WeakMap<KeyObject, KeyFacts>();
+
+function factsOf(key: KeyObject): KeyFacts {
+  let facts = keyFacts.get(key);
+  if (facts === undefined) {
+    const details = key.asymmetricKeyDetails;
+    facts = { type: key.type, keyType: key.asymmetricKeyType, curve: details?.namedCurve, modulusLength: details?.modulusLength };
+    keyFacts.set(key, facts);
+  }
+  return facts;
+}
+
 /** Whether `key` may verify `alg` at all: the key type, curve and size the algorithm demands. */
 export function keyFitsAlgorithm(key: KeyObject, alg: string): boolean {
   const rule = RULES[alg];
-  if (!rule || key.type !== 'public' || key.asymmetricKeyType !== rule.keyType) return false;
-  if (rule.curve !== undefined && key.asymmetricKeyDetails?.namedCurve !== rule.curve) return false;
-  if (rule.keyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return false;
+  if (!rule) return false;
+  const facts = factsOf(key);
+  if (facts.type !== 'public' || facts.keyType !== rule.keyType) return false;
+  if (rule.curve !== undefined && facts.curve !== rule.curve) return false;
+  if (rule.keyType === 'rsa' && (facts.modulusLength ?? 0) < MIN_RSA_BITS) return false;
   return true;
 }
 
@@ -90,7 +112,7 @@ export function signatureValid(token: string, alg: string, key: KeyObject): bool
   if (rule.signatureBytes !== undefined && signature.length !== rule.signatureBytes) return false;
   // RSA signatures are exactly as long as the modulus (RFC 8017 §8.1.2, §8.2.2); OpenSSL's
   // PSS check would also take one whose leading zero byte was dropped.
-  if (rule.keyType === 'rsa' && signature.length * 8 !== key.asymmetricKeyDetails?.modulusLength) return false;
+  if (rule.keyType === 'rsa' && signature.length * 8 !== factsOf(key).modulusLength) return false;
   const data = Buffer.from(token.slice(0, dot), 'utf8');
   try {
     if (rule.pss !== undefined) {

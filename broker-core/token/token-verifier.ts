@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
 import type { Clock } from '../clock';
 import type { BrokerSettings, ClientIdpConfig } from '../config/types';
@@ -19,7 +19,7 @@ import {
 } from '../errors';
 import type { HttpClient } from '../http';
 import { hasControlCharacter } from '../identity/claim-text';
-import { jsonShapeProblem, MAX_JSON_DEPTH } from './json-duplicates';
+import { jsonShape, MAX_JSON_DEPTH, type JsonShapeProblem } from './json-duplicates';
 import { parseExactJson } from './exact-numbers';
 import { decodeBase64url, signatureValid } from './jws';
 import { KeySetCache, type KeySetObserver } from './key-set-cache';
@@ -44,7 +44,7 @@ const DEFAULT_MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /** SHA-256 of a token, hex: what logs and audit events may carry instead of the token. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /**
@@ -129,8 +129,7 @@ function compactSegments(token: string): [string, string, string] {
 }
 
 function readHeader(segment: string): ProtectedHeaderParameters {
-  const { text, value } = decodeJsonSegment(segment, 'the token header is not valid base64url JSON');
-  const shape = jsonShapeProblem(text);
+  const { value, shape } = decodeJsonSegment(segment, 'the token header is not valid base64url JSON', (text) => JSON.parse(text));
   if (shape === 'duplicate_members') throw new TokenMalformed('the token header has duplicate member names');
   if (shape === 'too_deep') throw new TokenMalformed(`the token header nests deeper than ${MAX_JSON_DEPTH} levels`);
   const header = value as ProtectedHeaderParameters;
@@ -167,8 +166,7 @@ function checkTokenType(typ: unknown): void {
 }
 
 function readPayload(segment: string): JWTPayload {
-  const { text, value } = decodeJsonSegment(segment, 'the token payload is not a valid JWT claims set', parseExactJson);
-  const shape = jsonShapeProblem(text);
+  const { value, shape } = decodeJsonSegment(segment, 'the token payload is not a valid JWT claims set', parseExactJson);
   if (shape === 'duplicate_members') throw new TokenMalformed('the token payload has duplicate claim names');
   if (shape === 'too_deep') throw new TokenMalformed(`the token payload nests deeper than ${MAX_JSON_DEPTH} levels`);
   return value as JWTPayload;
@@ -177,22 +175,25 @@ function readPayload(segment: string): JWTPayload {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Each segment is decoded once, here: the duplicate-member check and the parse read the
- * same text. Only a JSON object passes (what jose's own decoders accept).
+ * Each segment is decoded once, here, and scanned once: the scan finds duplicate members,
+ * nesting and numbers JSON.parse may round (so `parse` knows whether it needs a reviver),
+ * and its problem is reported only for text that parses. Only a JSON object passes (what
+ * jose's own decoders accept).
  */
-function decodeJsonSegment(segment: string, problem: string, parse: (text: string) => unknown = JSON.parse): { text: string; value: object } {
-  let text: string;
+function decodeJsonSegment(segment: string, problem: string, parse: (text: string, mayRound: boolean) => unknown): { value: object; shape: JsonShapeProblem | undefined } {
   let value: unknown;
+  let shape;
   try {
     const bytes = decodeBase64url(segment);
     if (bytes === undefined) throw new TokenMalformed(problem);
-    text = UTF8.decode(bytes);
-    value = parse(text);
+    const text = UTF8.decode(bytes);
+    shape = jsonShape(text);
+    value = parse(text, shape.mayRound);
   } catch (err) {
     throw new TokenMalformed(problem, { cause: err });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TokenMalformed(problem);
-  return { text, value };
+  return { value, shape: shape.problem };
 }
 
 interface ClaimRules {

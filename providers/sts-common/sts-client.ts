@@ -103,7 +103,7 @@ export interface WebIdentityInput {
 /**
  * `AssumeRoleWithWebIdentity` is unsigned, so it needs no SDK: the form body the SDK
  * would send goes through the broker's keep-alive HTTP client (a fifth of the SDK's CPU
- * per call), its answer size-capped and parsed by fast-xml-parser. The differential test
+ * per call), its answer size-capped and parsed by saxes (providers/sts-common/xml.ts). The differential test
  * (test/integration/sts-differential.test.ts) holds it to the SDK's wire format.
  */
 export class WebIdentityStsClient {

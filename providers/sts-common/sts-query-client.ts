@@ -1,6 +1,6 @@
-import { XMLParser } from 'fast-xml-parser';
 import { HttpError, ProviderBadResponse, ProviderTimeout, ProviderUnavailable, type BrokerError, type HttpClient } from '../../broker-core';
 import { translateStsError } from './sts-errors';
+import { parseXmlDocument } from './xml';
 
 /** STS answers are a few KiB; anything past this is refused unread (see docs/security.md). */
 export const MAX_STS_ANSWER_BYTES = 64 * 1024;
@@ -22,22 +22,13 @@ export function stsQueryBody(action: string, params: StsQueryParams): string {
   return body;
 }
 
+/** RFC 3986 unreserved characters: what encoding leaves as is (a JWT is all of them). */
+const UNRESERVED = /^[A-Za-z0-9._~-]*$/;
+
 function encode(text: string): string {
+  if (UNRESERVED.test(text)) return text;
   return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
-
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  // Values stay text: a key id of digits or a token that looks like a number is not a number.
-  parseTagValue: false,
-  trimValues: true,
-  // The five XML entities and character references only; a DTD is refused before parsing.
-  processEntities: true,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  maxNestedTags: 16,
-});
 
 /**
  * One STS Query call through the broker's keep-alive HTTP client: a POST of the form
@@ -85,7 +76,7 @@ function parseXml(text: string): Record<string, unknown> | undefined {
   // STS never sends a DTD: one here could only be an attempt at entity expansion.
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) return undefined;
   try {
-    return record(parser.parse(text));
+    return record(parseXmlDocument(text));
   } catch {
     return undefined;
   }

@@ -348,6 +348,13 @@ describe('lifecycle', () => {
       const response = await inFlight;
       expect(response.status).toBe(200);
       expect(await exit).toBe(0);
+      // Log lines held for the next write are written when the process exits:
+      // the in-flight request's access line and audit record, then the last lifecycle line.
+      const lines = sandbox.broker.logLines();
+      const requestId = response.headers.get('x-request-id');
+      expect(lines.filter((line) => line.requestId === requestId && line.msg === 'request')).toHaveLength(1);
+      expect(lines.filter((line) => (line.audit as { requestId?: string } | undefined)?.requestId === requestId)).toHaveLength(1);
+      expect(lines.at(-1)?.msg).toBe('stopped');
     } finally {
       await sandbox.close();
     }
