@@ -14,10 +14,14 @@ export interface NodeHttpClientOptions {
  */
 export class NodeHttpClient implements HttpClient {
   private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
-  private readonly httpsAgent: HttpsAgent;
+  // Made on the first https request: node:https loads node:tls, which a start need not
+  // pay for (the V8 startup snapshot cannot hold it: scripts/bundle-snapshot.mjs).
+  private httpsAgentMade?: HttpsAgent;
 
-  constructor(options: NodeHttpClientOptions = {}) {
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128, ...(options.ca ? { ca: options.ca as string[] } : {}) });
+  constructor(private readonly options: NodeHttpClientOptions = {}) {}
+
+  private get httpsAgent(): HttpsAgent {
+    return (this.httpsAgentMade ??= new HttpsAgent({ keepAlive: true, maxSockets: 128, ...(this.options.ca ? { ca: this.options.ca as string[] } : {}) }));
   }
 
   /**
@@ -102,7 +106,7 @@ export class NodeHttpClient implements HttpClient {
 
   close(): void {
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.httpsAgentMade?.destroy();
   }
 }
 
