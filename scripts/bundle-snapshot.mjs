@@ -1,7 +1,7 @@
 /* global process, console */
 // Builds the broker server's V8 startup snapshot (run by `npm run build`, after
 // scripts/bundle-server.mjs, with the node that will run it):
-//   node scripts/bundle-snapshot.mjs [--out DIR]
+//   node scripts/bundle-snapshot.mjs [--out DIR] [--entry FILE]
 // Output in DIR (default dist/server):
 //   main.cjs      the server as one CommonJS script (it also runs on its own: `node main.cjs`)
 //   main.blob     the V8 heap after main.cjs was evaluated: `node --snapshot-blob DIR/main.blob DIR/main.cjs --config …`
@@ -23,15 +23,17 @@ import { lazyModules, OPTIONAL_PEERS, precompiledValidators } from './bundle-com
 import { runtimeBuiltins, VENDOR, vendorModules } from './snapshot/plugins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { out: { type: 'string' } }, strict: true });
+// --entry: another entry than the server's (test/integration/snapshot-build.test.ts builds fixtures).
+const { values: args } = parseArgs({ options: { out: { type: 'string' }, entry: { type: 'string', default: 'broker-server/main.ts' } }, strict: true });
 const outdir = resolve(args.out ?? join(root, 'dist/server'));
 
-const common = { absWorkingDir: root, bundle: true, platform: 'node', target: 'node24', format: 'cjs', minify: true, legalComments: 'none', logLevel: 'warning' };
+// keepNames: NestJS resolves providers by class, and the SDKs' errors are told apart by name.
+const common = { absWorkingDir: root, bundle: true, platform: 'node', target: 'node24', format: 'cjs', minify: true, keepNames: true, legalComments: 'none', logLevel: 'warning' };
 
 await mkdir(join(outdir, 'vendor'), { recursive: true });
 const result = await build({
   ...common,
-  entryPoints: ['broker-server/main.ts'],
+  entryPoints: [args.entry],
   outfile: join(outdir, 'main.cjs'),
   external: OPTIONAL_PEERS,
   plugins: [precompiledValidators, vendorModules, runtimeBuiltins, lazyModules],
@@ -43,7 +45,6 @@ const result = await build({
   // anew. (cluster reads NODE_UNIQUE_ID when it loads: the broker never runs as a cluster
   // worker.)
   footer: { js: "if (require('node:v8').startupSnapshot.isBuildingSnapshot()) { require('node:cluster'); require('node:util').parseArgs; }" },
-  keepNames: true,
   sourcemap: 'linked',
   sourcesContent: false,
   metafile: true,
