@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +81,50 @@ describe('the server started from its V8 startup snapshot', () => {
       expect(existsSync(file)).toBe(true);
     }
     expect(SERVER_ARGS).toEqual(['--snapshot-blob', SERVER_SNAPSHOT, SERVER_ENTRY]);
+  });
+
+  it('while its modules load, the bundle reads three environment variables, the clock once and Math.random for NestJS ids only', () => {
+    // `--help` returns before main() reads anything: what the probe sees is module
+    // evaluation, which is what the snapshot freezes. The probe records calls made from the bundle.
+    const dir = mkdtempSync(join(tmpdir(), 'voidkey-snapshot-load-'));
+    const script = join(dir, 'probe.cjs');
+    writeFileSync(
+      script,
+      `const seen = [];
+// The caller of the trap or wrapper below (frames: Error, fromBundle, trap, caller).
+const fromBundle = () => /main\\.cjs:/.test(new Error().stack.split('\\n')[3]);
+const env = process.env;
+process.env = new Proxy(env, {
+  get: (target, key) => (typeof key === 'string' && fromBundle() && seen.push('env ' + key), target[key]),
+  has: (target, key) => (typeof key === 'string' && fromBundle() && seen.push('env ' + key), key in target),
+});
+const wrap = (owner, name, label) => {
+  const real = owner[name];
+  owner[name] = function (...args) {
+    if (fromBundle()) seen.push(label);
+    return real.apply(this, args);
+  };
+};
+const crypto = require('node:crypto');
+wrap(Math, 'random', 'Math.random');
+wrap(Date, 'now', 'Date.now');
+for (const name of ['randomUUID', 'randomBytes', 'randomFillSync', 'randomInt', 'createSecretKey', 'createPrivateKey', 'createPublicKey']) wrap(crypto, name, 'crypto.' + name);
+for (const name of ['setTimeout', 'setInterval', 'setImmediate']) wrap(globalThis, name, name);
+wrap(process, 'on', 'process.on');
+wrap(process.hrtime, 'bigint', 'process.hrtime.bigint');
+process.on('exit', () => process.stderr.write('PROBE ' + JSON.stringify([...new Set(seen)].sort()) + '\\n'));
+`,
+    );
+    const ran = spawnSync(process.execPath, ['--require', script, SERVER_ENTRY, '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toContain('usage: ');
+    const seen = JSON.parse(/^PROBE (.*)$/m.exec(ran.stderr)![1]!) as string[];
+    // NestJS's logger (off in the broker) reads NO_COLOR, semver reads NODE_DEBUG,
+    // thread-stream (pino's worker transports, unused) NODE_V8_COVERAGE; pino takes its base
+    // for isoTimeNano (unused: the broker logs isoTime); NestJS's createParamDecorator names
+    // each decorator's metadata key with Math.random (a key inside the process, the same in
+    // every process from one snapshot). docs/performance.md.
+    expect(seen).toEqual(['Date.now', 'Math.random', 'env NODE_DEBUG', 'env NODE_V8_COVERAGE', 'env NO_COLOR', 'process.hrtime.bigint']);
   });
 
   it.each([
