@@ -3,6 +3,8 @@ import { ConfigDirError, ConfigError, formatIssue, SigningKeyError } from '../br
 import { configPathFromEnv } from './config-file';
 import { createRuntime, fileSource, type Runtime } from './bootstrap';
 import { createApp } from './create-app';
+import { launch } from './launch';
+import { warmUp } from './snapshot-warm-up';
 import { createLogger } from './logger';
 
 const USAGE = `usage: node dist/broker-server/main.js --config PATH [--port N] [--host ADDR]
@@ -100,12 +102,15 @@ async function main(): Promise<number> {
   return -1;
 }
 
-main().then(
-  (code) => {
-    if (code >= 0) process.exit(code);
-  },
-  (err: unknown) => {
-    process.stderr.write(`voidkey-broker: failed to start: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exit(1);
-  },
+launch(() =>
+  main().then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (err: unknown) => {
+      process.stderr.write(`voidkey-broker: failed to start: ${(err as Error)?.message ?? String(err)}\n`);
+      process.exit(1);
+    },
+  ),
+  warmUp,
 );

@@ -5,8 +5,15 @@ import { join, resolve } from 'node:path';
 
 /** The repository root, from src (sandbox) or from dist (dist/sandbox). */
 export const REPO_ROOT = resolve(__dirname, __dirname.includes(`${join('dist', 'sandbox')}`) ? '../..' : '..');
-/** The bundled server `npm start` and the container run (scripts/bundle-server.mjs). */
-export const SERVER_ENTRY = join(REPO_ROOT, 'dist/server/main.mjs');
+/**
+ * The server `npm start` and the container run: the bundle as one CommonJS script
+ * started from its V8 startup snapshot (scripts/bundle-snapshot.mjs). `node SERVER_ENTRY`
+ * alone runs the same bundle without the snapshot.
+ */
+export const SERVER_ENTRY = join(REPO_ROOT, 'dist/server/main.cjs');
+export const SERVER_SNAPSHOT = join(REPO_ROOT, 'dist/server/main.blob');
+/** node's arguments before the server's own: `node ...SERVER_ARGS --config FILE`. */
+export const SERVER_ARGS: readonly string[] = ['--snapshot-blob', SERVER_SNAPSHOT, SERVER_ENTRY];
 export const CLI_ENTRY = join(REPO_ROOT, 'dist/cli/voidkey.cjs');
 
 export interface BrokerProcess {
@@ -34,15 +41,17 @@ export interface StartBrokerOptions {
   readonly configDir?: boolean;
   /** Default 0 (any free port); a fixed one when the config names the broker's own URL (brokerIdentity.issuer). */
   readonly port?: number;
+  /** node's arguments before the server's own; default SERVER_ARGS (the snapshot). */
+  readonly node?: readonly string[];
 }
 
-/** Starts the real server (`node dist/server/main.mjs`) on an ephemeral loopback port. */
+/** Starts the real server (`node --snapshot-blob dist/server/main.blob dist/server/main.cjs`) on an ephemeral loopback port. */
 export async function startBrokerProcess(options: StartBrokerOptions): Promise<BrokerProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'voidkey-broker-'));
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, options.config);
   const configArgs = options.configDir ? [] : ['--config', configPath];
-  const child = spawn(process.execPath, [SERVER_ENTRY, ...configArgs, '--port', String(options.port ?? 0), '--host', '127.0.0.1', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.node ?? SERVER_ARGS), ...configArgs, '--port', String(options.port ?? 0), '--host', '127.0.0.1', ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...(options.configDir ? { CONFIG_DIR: dir } : {}), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_ENTRY, startBrokerProcess } from '../../sandbox/broker-process';
+import { SERVER_ARGS, startBrokerProcess } from '../../sandbox/broker-process';
 
 /** A running broker process, however it was started. */
 export interface StartedBroker {
@@ -29,7 +29,7 @@ export async function startBroker(options: { config: string; env: Record<string,
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, options.config);
   const port = await freePort();
-  const child = spawn(process.execPath, [SERVER_ENTRY, '--config', configPath, '--port', String(port), '--host', '127.0.0.1', '--log-level', options.logLevel], {
+  const child = spawn(process.execPath, [...SERVER_ARGS, '--config', configPath, '--port', String(port), '--host', '127.0.0.1', '--log-level', options.logLevel], {
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, SERVER_ENTRY, startBrokerProcess, type BrokerProcess } from '../../sandbox/broker-process';
+import { runCli, SERVER_ARGS, startBrokerProcess, type BrokerProcess } from '../../sandbox/broker-process';
 import { startLocalIdp, type LocalIdp } from '../../sandbox/local-idp';
 import { startStsEmulator, type StsEmulator } from '../../sandbox/sts-emulator';
 import { startTokenIssuer, type TokenIssuer } from '../../sandbox/token-issuer';
@@ -90,11 +90,11 @@ describe('the broker serves Voidkey configs', () => {
 
   it('refuses a CONFIG_DIR holding several YAML files, and VOIDKEY_CONFIG beside a different CONFIG_DIR', () => {
     const two = folderWith({ 'a.yaml': SANDBOX, 'b.yaml': SANDBOX });
-    const several = spawnSync(process.execPath, [SERVER_ENTRY, '--port', '0'], { env: { PATH: process.env.PATH ?? '', CONFIG_DIR: two }, encoding: 'utf8', timeout: 20_000 });
+    const several = spawnSync(process.execPath, [...SERVER_ARGS, '--port', '0'], { env: { PATH: process.env.PATH ?? '', CONFIG_DIR: two }, encoding: 'utf8', timeout: 20_000 });
     expect(several.status).toBe(2);
     expect(several.stderr).toContain(`cannot start: ${two} holds 2 YAML files (a.yaml, b.yaml): the broker reads one config and never merges files`);
     const one = folderWith({ 'config.yaml': SANDBOX });
-    const both = spawnSync(process.execPath, [SERVER_ENTRY, '--port', '0'], { env: { PATH: process.env.PATH ?? '', CONFIG_DIR: one, VOIDKEY_CONFIG: join(two, 'a.yaml') }, encoding: 'utf8', timeout: 20_000 });
+    const both = spawnSync(process.execPath, [...SERVER_ARGS, '--port', '0'], { env: { PATH: process.env.PATH ?? '', CONFIG_DIR: one, VOIDKEY_CONFIG: join(two, 'a.yaml') }, encoding: 'utf8', timeout: 20_000 });
     expect(both.status).toBe(2);
     expect(both.stderr).toContain('VOIDKEY_CONFIG and CONFIG_DIR name different configs: set one of them');
   });
