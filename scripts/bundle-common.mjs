@@ -201,6 +201,32 @@ module.exports = ${lazyProxy('load()')};`,
 };
 
 /**
+ * The same modules for a one-file build (the startup snapshot's `main.cjs`, whose main
+ * function can only require built-ins): each stays in the file behind the same proxy and is
+ * evaluated on first use. In a snapshot its source is already parsed, so this costs a start
+ * nothing.
+ */
+export const lazyModulesInline = {
+  name: 'lazy-modules-inline',
+  setup(build) {
+    build.onResolve({ filter: /^[@.a-z]/ }, async (args) => {
+      if (args.namespace !== 'file' || args.kind !== 'require-call') return undefined;
+      if (!LAZY_MODULES.some((lazy) => lazy.importer.test(args.importer) && lazy.path.test(args.path))) return undefined;
+      const real = await build.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: real.path, namespace: 'lazy-module-inline' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-module-inline' }, (args) => ({
+      loader: 'js',
+      resolveDir: build.initialOptions.absWorkingDir,
+      contents: `let real;
+const load = () => (real ??= require(${JSON.stringify(args.path)}));
+module.exports = ${lazyProxy('load()')};`,
+    }));
+  },
+};
+
+/**
  * rxjs as ES modules: its package gives Node the CommonJS build, which esbuild cannot
  * tree-shake (all of rxjs, ~280 KB, parsed and evaluated at start). The ES build
  * (`sideEffects: false`) keeps only the operators NestJS imports. Every import of rxjs

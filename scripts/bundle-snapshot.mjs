@@ -19,7 +19,7 @@ import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { lazyModules, OPTIONAL_PEERS, precompiledValidators } from './bundle-common.mjs';
+import { assertOwnClassNamesKept, lazyModulesInline, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm } from './bundle-common.mjs';
 import { runtimeBuiltins, VENDOR, vendorModules } from './snapshot/plugins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,7 +27,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({ options: { out: { type: 'string' }, entry: { type: 'string', default: 'broker-server/main.ts' } }, strict: true });
 const outdir = resolve(args.out ?? join(root, 'dist/server'));
 
-// keepNames: NestJS resolves providers by class, and the SDKs' errors are told apart by name.
+// The vendor bundles (cloud SDKs) keep their names: the SDKs' errors are told apart by name.
 const common = { absWorkingDir: root, bundle: true, platform: 'node', target: 'node24', format: 'cjs', minify: true, keepNames: true, legalComments: 'none', logLevel: 'warning' };
 
 await mkdir(join(outdir, 'vendor'), { recursive: true });
@@ -35,8 +35,14 @@ const result = await build({
   ...common,
   entryPoints: [args.entry],
   outfile: join(outdir, 'main.cjs'),
+  // The broker's own code and the framework, which run on every request: names kept as
+  // written, without keepNames' __name() calls (see assertOwnClassNamesKept).
+  minify: false,
+  minifySyntax: true,
+  minifyWhitespace: true,
+  keepNames: false,
   external: OPTIONAL_PEERS,
-  plugins: [precompiledValidators, vendorModules, runtimeBuiltins, lazyModules],
+  plugins: [precompiledValidators, vendorModules, runtimeBuiltins, lazyModulesInline, rxjsAsEsm],
   inject: [join(root, 'scripts/snapshot/inject.mjs')],
   define: { __dirname: '__voidkeyDirname', __filename: '__voidkeyFilename', 'import.meta.url': '__voidkeyImportMetaUrl', Intl: '__voidkeyIntl' },
   // Built-ins a start loads after the bundle (net's listen() loads cluster, which loads
@@ -49,6 +55,7 @@ const result = await build({
   sourcesContent: false,
   metafile: true,
 });
+await assertOwnClassNamesKept(root, [join(outdir, 'main.cjs')]);
 for (const [group, packages] of Object.entries(VENDOR)) {
   const entry = join(outdir, 'vendor', `${group}.entry.cjs`);
   await writeFile(entry, `module.exports = {\n${packages.map((name) => `  ${JSON.stringify(name)}: require(${JSON.stringify(name)}),`).join('\n')}\n};\n`);
