@@ -25,7 +25,7 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     {
       level: options.level ?? 'info',
       base: { service: 'voidkey-broker' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeOncePerMillisecond,
       redact: {
         paths: [
           'req.headers.authorization',
@@ -64,6 +64,21 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     });
   }
   return logger;
+}
+
+/**
+ * pino's `isoTime` (`,"time":"2026-12-06T08:00:00.000Z"`), formatted once per millisecond:
+ * under load several lines share one, and each format is a Date and a toISOString.
+ */
+let lastMillis = -1;
+let lastTime = '';
+function isoTimeOncePerMillisecond(): string {
+  const now = Date.now();
+  if (now !== lastMillis) {
+    lastMillis = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
 }
 
 interface OutputState {
