@@ -9,8 +9,9 @@
 // function that only mints AWS keys never loads google-auth-library or @azure/identity.
 // The config's JSON Schemas are precompiled into the bundle (scripts/precompile-schemas.mjs).
 // --metafile FILE writes esbuild's metafile (which sources went into which output file).
-// --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml);
-// otherwise set VOIDKEY_CONFIG_YAML on the function.
+// --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml),
+// with the policy files its `policy:` section names relative to it; otherwise set
+// VOIDKEY_CONFIG_YAML on the function.
 // Every build is smoke-tested: a fresh `node` loads the bundle from a directory without
 // node_modules and answers a /health event. --cold-start N repeats that N times and
 // prints the median time from process start to the first answer.
@@ -23,9 +24,10 @@ import { build } from 'esbuild';
 import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,8 +69,15 @@ const result = await build({
   logLevel: 'warning',
 });
 // cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: in the
-// bundle that is this folder (policy guardrails, docs/policy.md).
-await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(outdir, 'cedar_wasm_bg.wasm'));
+// bundle that is the folder of the output file holding it (a chunk, with splitting), so the
+// module goes beside each such file (policy guardrails, docs/policy.md).
+const cedarEntry = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js';
+const cedarOutputs = Object.entries(result.metafile.outputs).filter(([, output]) => (output.inputs[cedarEntry]?.bytesInOutput ?? 0) > 0).map(([file]) => file);
+if (cedarOutputs.length === 0) {
+  console.error(`bundle-lambda: ${cedarEntry} is missing from the bundle`);
+  process.exit(1);
+}
+for (const file of cedarOutputs) await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(root, dirname(file), 'cedar_wasm_bg.wasm'));
 await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ name: 'voidkey-broker-lambda', version, private: true, type: 'module' }, null, 2)}\n`);
 
 // Decorator metadata must survive: the broker's controllers are wired by it.
@@ -79,7 +88,22 @@ for (const needed of ['broker-server/lambda.ts', 'broker-server/create-app.ts', 
     process.exit(1);
   }
 }
-if (args.config) await copyFile(args.config, join(outdir, 'config.yaml'));
+if (args.config) {
+  await copyFile(args.config, join(outdir, 'config.yaml'));
+  // The policy files the config names (relative to it) ship beside it, at the same place.
+  const policy = parseYaml(await readFile(args.config, 'utf8'))?.policy;
+  for (const name of ['active', 'observe']) {
+    const path = policy?.[name];
+    if (typeof path !== 'string' || isAbsolute(path)) continue; // an absolute path is the function's own business (a layer, EFS)
+    const from = resolve(dirname(args.config), path);
+    const to = resolve(outdir, path);
+    if (relative(outdir, to).startsWith('..')) {
+      console.error(`bundle-lambda: policy.${name} (${path}) is outside the config's folder: it cannot be shipped in the bundle`);
+      process.exit(1);
+    }
+    await cp(from, to, { recursive: true });
+  }
+}
 if (args.metafile) await writeFile(args.metafile, JSON.stringify(result.metafile));
 const bytes = result.metafile.outputs[relative(root, join(outdir, 'index.js'))]?.bytes ?? 0;
 console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'index.js')) || 'index.js'} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
