@@ -41,7 +41,7 @@ export async function policyCost(iterations: number): Promise<Array<{ what: stri
     for (let i = 0; i < Math.min(500, iterations); i++) await guard.check(principal, context, items); // warm up (wasm tiers up)
     const before = ownCpuMs();
     for (let i = 0; i < iterations; i++) await guard.check(principal, context, items);
-    results.push({ what, cpuMicrosPerDecision: Math.round(((ownCpuMs() - before) * 1000) / iterations) });
+    results.push({ what, cpuMicrosPerDecision: Math.round(((ownCpuMs() - before) * 10_000) / iterations) / 10 });
   }
   return results;
 }
