@@ -42,8 +42,13 @@ export interface PolicyInfo {
 export const GRANTS_POLICY_ID = 'voidkey.grants';
 const GRANTS_POLICY = 'permit (principal, action, resource);';
 const SCHEMA_ID = 'voidkey';
-/** Decisions kept per loaded set: a few hundred bytes each, so at most a few MiB. */
+/** Decisions kept per loaded set: a few hundred bytes each. */
 export const DEFAULT_DECISION_CACHE_SIZE = 4096;
+/**
+ * A decision whose key is longer (long claim values a policy reads) is evaluated, not kept:
+ * the cache stays under ~8 MiB whatever the tokens hold.
+ */
+export const MAX_DECISION_KEY_LENGTH = 1024;
 
 export interface CedarPolicySetOptions {
   /** How many decisions to memoise (least recently used forgotten first); 0 evaluates every one. */
@@ -183,6 +188,7 @@ export class CedarPolicySet implements PolicyDecider {
       query.resource.key, query.resource.provider, query.resource.providerType, query.resource.identity, input.resourceTags,
       input.context,
     ]);
+    if (key.length > MAX_DECISION_KEY_LENGTH) return this.run(query, input);
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached;
     const verdict = this.run(query, input);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { loadConfig } from '../config/load-config';
 import { providerDescriptors } from '../../providers/descriptors';
-import { CedarPolicySet, GRANTS_POLICY_ID, type PolicySource } from './cedar-policy-set';
+import { CedarPolicySet, GRANTS_POLICY_ID, MAX_DECISION_KEY_LENGTH, type PolicySource } from './cedar-policy-set';
 import { DecisionCache } from './decision-cache';
 import type { PolicyQuery, PolicyVerdict } from './policy-decider';
 import { policyReads } from './policy-reads';
@@ -215,6 +215,19 @@ describe('the decision cache is bounded', () => {
     for (let now = 10; now < 200; now++) set.decide(at(now));
     expect(set.cacheStats!.size).toBe(2);
     expect(set.evaluations).toBe(4 + 190);
+  });
+
+  it('keeps no decision whose key is over 1024 characters (long claim values a policy reads): those are evaluated every time', () => {
+    const set = new CedarPolicySet('active', sources(DOC_POLICIES));
+    const long = q({ tags: { ...baseTags, job_workflow_ref: `${'acme/app/.github/workflows/'.padEnd(MAX_DECISION_KEY_LENGTH, 'x')}release.yml@refs/heads/main` } });
+    const short = q();
+    expect(set.decide(short).decision).toBe('allow'); // control: kept
+    expect(set.decide(short).decision).toBe('allow');
+    expect(set.evaluations).toBe(1);
+    expect(set.decide(long)).toEqual(reference(DOC_POLICIES, long));
+    expect(set.decide(long)).toEqual(reference(DOC_POLICIES, long));
+    expect(set.evaluations).toBe(3);
+    expect(set.cacheStats!.size).toBe(1);
   });
 
   it('defaults to 4096 entries; 0 turns it off; a negative or fractional size is refused', () => {
