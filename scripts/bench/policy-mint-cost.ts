@@ -3,7 +3,7 @@
  * (the same with and without a policy): two Brokers of one build, the shared bench's
  * identity and keys, its guardrails (scripts/bench/bench-guardrails.cedar) on one of them,
  * real RS256 tokens (256 distinct, as the bench sends), the broker's AuditLog and logger
- * writing to /dev/null, and a provider that answers at once. Alternating batches, CPU per
+ * writing to /dev/null, its metrics, and a provider that answers at once. Alternating batches, CPU per
  * mint from this process; prints the medians and the difference.
  * `node dist/scripts/bench/policy-mint-cost.js [batches] [mintsPerBatch] [--observe]`.
  */
@@ -14,6 +14,7 @@ import pino from 'pino';
 import { Broker, CedarPolicySet, createProviderRegistry, DEFAULT_SETTINGS, type AccessProviderFactory, type BrokerConfig } from '../../broker-core';
 import { AuditLog } from '../../broker-server/audit-log';
 import { createLogger } from '../../broker-server/logger';
+import { BrokerMetrics } from '../../broker-server/metrics';
 import { NodeHttpClient } from '../../broker-server/node-http-client';
 import { startTokenIssuer } from '../../sandbox/token-issuer';
 import { ownCpuMs } from './proc';
@@ -59,7 +60,8 @@ export async function policyMintCost(batches: number, perBatch: number, observe:
       .replace('like "http://127.0.0.1:*/client"', `== "${issuer.issuer}"`);
     const active = new CedarPolicySet('active', [{ file: 'bench-guardrails.cedar', text }]);
     const observeSet = observe ? new CedarPolicySet('observe', [{ file: 'bench-guardrails.cedar', text }]) : undefined;
-    const deps = { providers: createProviderRegistry([instant]), http, clock: () => Date.now(), audit: audit.write };
+    const metrics = new BrokerMetrics();
+    const deps = { providers: createProviderRegistry([instant]), http, clock: () => Date.now(), audit: audit.write, observer: metrics.observer };
     const brokers = [
       new Broker(config, deps),
       new Broker({ ...config, policy: { active: 'bench-guardrails.cedar', ...(observe ? { observe: 'bench-guardrails.cedar' } : {}) } }, { ...deps, policies: { active, ...(observeSet ? { observe: observeSet } : {}) } }),
