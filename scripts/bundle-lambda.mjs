@@ -14,8 +14,9 @@
 //   package.json    {"type": "module"}, which makes Lambda load index.js as ESM
 // The config's JSON Schemas are precompiled into the bundle (scripts/precompile-schemas.mjs).
 // --metafile FILE writes esbuild's metafile (which sources went into which output file).
-// --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml);
-// otherwise set VOIDKEY_CONFIG_YAML on the function.
+// --config FILE copies FILE into the bundle as config.yaml (VOIDKEY_CONFIG=/var/task/config.yaml),
+// with the policy files its `policy:` section names relative to it; otherwise set
+// VOIDKEY_CONFIG_YAML on the function.
 // Every build is smoke-tested on Node 24 (this node if it is 24+, else the repo's own): a
 // fresh `node` loads the bundle from a copy without node_modules and answers a /health
 // event. --cold-start N repeats that N times and prints the median time and CPU from
@@ -30,9 +31,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { assertOwnClassNamesKept, builtinsAsRequire, ESM_BANNER, lazyModules, OPTIONAL_PEERS, precompiledValidators, rxjsAsEsm, sourcePatches } from './bundle-common.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -98,8 +100,15 @@ const result = await build({
 });
 await assertOwnClassNamesKept(root, Object.keys(result.metafile.outputs).map((output) => join(root, output)));
 // cedar-wasm's Node entry reads its module from `${__dirname}/cedar_wasm_bg.wasm`: in the
-// bundle that is this folder (policy guardrails, docs/policy.md).
-await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(outdir, 'cedar_wasm_bg.wasm'));
+// bundle that is the folder of the output file holding it (a chunk, with splitting), so the
+// module goes beside each such file (policy guardrails, docs/policy.md).
+const cedarEntry = 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js';
+const cedarOutputs = Object.entries(result.metafile.outputs).filter(([, output]) => (output.inputs[cedarEntry]?.bytesInOutput ?? 0) > 0).map(([file]) => file);
+if (cedarOutputs.length === 0) {
+  console.error(`bundle-lambda: ${cedarEntry} is missing from the bundle`);
+  process.exit(1);
+}
+for (const file of cedarOutputs) await copyFile(join(root, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm'), join(root, dirname(file), 'cedar_wasm_bg.wasm'));
 await writeFile(join(outdir, 'index.js'), INDEX_JS);
 await writeFile(join(outdir, 'package.json'), `${JSON.stringify({ name: 'voidkey-broker-lambda', version, private: true, type: 'module' }, null, 2)}\n`);
 
@@ -111,7 +120,22 @@ for (const needed of ['lambda-entry:lambda-entry.ts', 'broker-server/lambda.ts',
     process.exit(1);
   }
 }
-if (args.config) await copyFile(args.config, join(outdir, 'config.yaml'));
+if (args.config) {
+  await copyFile(args.config, join(outdir, 'config.yaml'));
+  // The policy files the config names (relative to it) ship beside it, at the same place.
+  const policy = parseYaml(await readFile(args.config, 'utf8'))?.policy;
+  for (const name of ['active', 'observe']) {
+    const path = policy?.[name];
+    if (typeof path !== 'string' || isAbsolute(path)) continue; // an absolute path is the function's own business (a layer, EFS)
+    const from = resolve(dirname(args.config), path);
+    const to = resolve(outdir, path);
+    if (relative(outdir, to).startsWith('..')) {
+      console.error(`bundle-lambda: policy.${name} (${path}) is outside the config's folder: it cannot be shipped in the bundle`);
+      process.exit(1);
+    }
+    await cp(from, to, { recursive: true });
+  }
+}
 if (args.metafile) await writeFile(args.metafile, JSON.stringify(result.metafile));
 const bytes = result.metafile.outputs[relative(root, join(outdir, 'main.js'))]?.bytes ?? 0;
 console.log(`bundle-lambda: ${relative(process.cwd(), join(outdir, 'main.js')) || 'main.js'} (${(bytes / 1024 / 1024).toFixed(1)} MiB)`);
@@ -205,7 +229,7 @@ try {
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   console.log(
     runs === 1
-      ? `bundle-lambda: smoke test passed (node ${process.version}: /health answered ${median(times).toFixed(0)} ms after process start)`
+      ? `bundle-lambda: smoke test passed (node ${probeVersion}: /health answered ${median(times).toFixed(0)} ms after process start)`
       : `bundle-lambda: cold start, process start to first answer, ${runs} runs on node ${probeVersion}: ` +
           `median ${median(times).toFixed(0)} ms wall (min ${sorted[0].toFixed(0)}, max ${sorted.at(-1).toFixed(0)}), median ${median(cpuTimes).toFixed(0)} ms CPU (user + system)`,
   );

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { VOIDKEY_CEDAR_SCHEMA } from './cedar-schema';
-import type { PolicyDecider, PolicyQuery, PolicyVerdict } from './policy-decider';
+import { DecisionCache } from './decision-cache';
+import type { PolicyContext, PolicyDecider, PolicyQuery, PolicyVerdict } from './policy-decider';
+import { policyReads } from './policy-reads';
 
 /** One policy file's text, named as problems should name it. */
 export interface PolicySource {
@@ -40,6 +42,18 @@ export interface PolicyInfo {
 export const GRANTS_POLICY_ID = 'voidkey.grants';
 const GRANTS_POLICY = 'permit (principal, action, resource);';
 const SCHEMA_ID = 'voidkey';
+/** Decisions kept per loaded set: a few hundred bytes each. */
+export const DEFAULT_DECISION_CACHE_SIZE = 4096;
+/**
+ * A decision whose key is longer (long claim values a policy reads) is evaluated, not kept:
+ * the cache stays under ~8 MiB whatever the tokens hold.
+ */
+export const MAX_DECISION_KEY_LENGTH = 1024;
+
+export interface CedarPolicySetOptions {
+  /** How many decisions to memoise (least recently used forgotten first); 0 evaluates every one. */
+  readonly cacheSize?: number;
+}
 
 let wasm: typeof CedarWasm | undefined;
 let schemaReady = false;
@@ -77,20 +91,30 @@ export class CedarPolicySet implements PolicyDecider {
   readonly warnings: readonly PolicyIssue[];
   private readonly setId: string;
   /**
-   * The tag names the policies read with a literal `getTag("…")`/`hasTag("…")`, or
-   * undefined when one reads a tag named by an expression: then every tag is passed.
-   * Handing Cedar only these is most of a decision's cost saved (every string claim of a
-   * CI token is a tag, and each crosses into the wasm module on every call).
+   * The tag names and context attributes the policies read (undefined: all of them). Cedar
+   * is handed only these: every string claim of a CI token is a tag, and each would cross
+   * into the wasm module on every call; and they are the memo key, so a claim like `jti`
+   * or a `now` no policy reads does not make every request a new decision.
    */
   private readonly readTags: ReadonlySet<string> | undefined;
+  private readonly readContext: ReadonlySet<string> | undefined;
+  /**
+   * Cedar is a pure function of (this set, principal, resource, action, context): the same
+   * inputs give the same decision, determining policies and errors. Reset by construction
+   * on reload, since a reload builds a new set.
+   */
+  private readonly cache: DecisionCache<PolicyVerdict> | undefined;
+  /** Calls into the wasm engine (misses of the cache, and every `evaluate`). */
+  evaluations = 0;
 
-  constructor(label: string, readonly sources: readonly PolicySource[]) {
+  constructor(label: string, readonly sources: readonly PolicySource[], options: CedarPolicySetOptions = {}) {
     const engine = cedar();
     this.version = policySetVersion(sources);
     const issues: PolicyIssue[] = [];
     const warnings: PolicyIssue[] = [];
     const policies: PolicyInfo[] = [];
     const byId: Record<string, string> = {};
+    const trees: unknown[] = [];
     for (const source of sources) {
       const located = locator(source);
       const validation = engine.validate({ schema: VOIDKEY_CEDAR_SCHEMA, policies: { staticPolicies: source.text }, validationSettings: { mode: 'strict' } });
@@ -120,6 +144,7 @@ export class CedarPolicySet implements PolicyDecider {
           return;
         }
         byId[id] = text;
+        trees.push(json.json);
         const keys = [...text.matchAll(/Voidkey::Key::"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
         policies.push({ id, effect: json.json.effect, file: source.file, line: where.line, keys, anyKey: keys.length === 0 });
         if (json.json.effect === 'permit') {
@@ -138,7 +163,46 @@ export class CedarPolicySet implements PolicyDecider {
     if (parsed.type !== 'success') throw new PolicySetError(parsed.errors.map((error) => ({ file: sources[0]?.file ?? label, line: 1, column: 1, message: error.message })));
     this.policies = policies;
     this.warnings = warnings;
-    this.readTags = tagsRead(Object.values(byId));
+    const reads = policyReads(trees); // the YAML grants' permit reads nothing
+    this.readTags = reads.tags;
+    this.readContext = reads.context;
+    const cacheSize = options.cacheSize ?? DEFAULT_DECISION_CACHE_SIZE;
+    this.cache = cacheSize > 0 ? new DecisionCache(cacheSize) : undefined;
+  }
+
+  /** Hits, misses and entries of the decision cache (undefined when it is off). */
+  get cacheStats(): { hits: number; misses: number; size: number; capacity: number } | undefined {
+    return this.cache && { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size, capacity: this.cache.capacity };
+  }
+
+  /**
+   * The decision for one key of one request, memoised: the key is exactly what Cedar is
+   * handed (the tags and context the set reads, every attribute), so a hit answers as a
+   * fresh evaluation would.
+   */
+  decide(query: PolicyQuery): PolicyVerdict {
+    const input = this.inputOf(query);
+    if (!this.cache) return this.run(query, input);
+    const key = JSON.stringify([
+      query.principal.subject, query.principal.idp, query.principal.identities, input.principalTags,
+      query.resource.key, query.resource.provider, query.resource.providerType, query.resource.identity, input.resourceTags,
+      input.context,
+    ]);
+    if (key.length > MAX_DECISION_KEY_LENGTH) return this.run(query, input);
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached;
+    const verdict = this.run(query, input);
+    this.cache.set(key, verdict);
+    return verdict;
+  }
+
+  /** A fresh evaluation, never memoised (`voidkey policy replay` decides recorded input this way). */
+  evaluate(query: PolicyQuery): PolicyVerdict {
+    return this.run(query, this.inputOf(query));
+  }
+
+  private inputOf(query: PolicyQuery): DecisionInput {
+    return { principalTags: this.tagsFor(query.principal.tags), resourceTags: this.tagsFor(query.resource.tags), context: this.contextFor(query.context) };
   }
 
   private tagsFor(tags: Readonly<Record<string, string>>): Record<string, string> {
@@ -149,14 +213,35 @@ export class CedarPolicySet implements PolicyDecider {
     return Object.fromEntries(kept);
   }
 
-  decide(query: PolicyQuery): PolicyVerdict {
+  /**
+   * The context Cedar is handed: the attributes the set reads, and a fixed stand-in for
+   * each one it never reads (Cedar parses the context against the schema, which requires
+   * them; no policy can tell the difference). An unread `sourceIp` is left out, so an
+   * address Cedar's ip() would refuse cannot deny a request no policy asks about.
+   */
+  private contextFor(context: PolicyContext): CedarWasm.Context {
+    const read = this.readContext;
+    if (read === undefined) return cedarContext(context);
+    return {
+      durationSeconds: read.has('durationSeconds') ? context.durationSeconds : 0,
+      keys: read.has('keys') ? [...context.keys] : [],
+      now: read.has('now') ? context.now : 0,
+      utcHour: read.has('utcHour') ? context.utcHour : 0,
+      utcWeekday: read.has('utcWeekday') ? context.utcWeekday : 0,
+      ...(context.sourceIp === undefined || !read.has('sourceIp') ? {} : { sourceIp: { __extn: { fn: 'ip', arg: context.sourceIp } } }),
+    };
+  }
+
+  private run(query: PolicyQuery, input: DecisionInput): PolicyVerdict {
+    this.evaluations++;
     const answer = cedar().statefulIsAuthorized({
       principal: { type: 'Voidkey::Caller', id: query.principal.subject },
       action: { type: 'Voidkey::Action', id: 'mint' },
       resource: { type: 'Voidkey::Key', id: query.resource.key },
-      context: cedarContext(query.context),
+      context: input.context,
       // Entities are checked against the schema; the request itself is built here to the
-      // schema's shape, so validating it again would cost a third of a decision for nothing.
+      // schema's shape, so validating it again would cost a third of a decision for nothing
+      // (and the context holds only what the policies read).
       preparsedSchemaName: SCHEMA_ID,
       validateRequest: false,
       preparsedPolicySetId: this.setId,
@@ -165,45 +250,35 @@ export class CedarPolicySet implements PolicyDecider {
           uid: { type: 'Voidkey::Caller', id: query.principal.subject },
           attrs: { idp: query.principal.idp, subject: query.principal.subject, identities: [...query.principal.identities] },
           parents: [],
-          tags: this.tagsFor(query.principal.tags),
+          tags: input.principalTags,
         },
         {
           uid: { type: 'Voidkey::Key', id: query.resource.key },
           attrs: { provider: query.resource.provider, providerType: query.resource.providerType, identity: query.resource.identity },
           parents: [],
-          tags: this.tagsFor(query.resource.tags),
+          tags: input.resourceTags,
         },
       ],
     });
     // A request Cedar cannot evaluate (a context it refuses) denies: fail closed.
-    if (answer.type !== 'success') return { decision: 'deny', policies: [], errors: ['voidkey.request'] };
+    if (answer.type !== 'success') return verdict('deny', [], ['voidkey.request']);
     const { decision, diagnostics } = answer.response;
     const errors = diagnostics.errors.map((e) => e.policyId);
     // Cedar skips a policy that errors; a forbid that errors must not turn into an allow.
-    if (errors.length > 0) return { decision: 'deny', policies: diagnostics.reason.filter((id) => id !== GRANTS_POLICY_ID), errors };
-    return { decision, policies: diagnostics.reason, errors };
+    if (errors.length > 0) return verdict('deny', diagnostics.reason.filter((id) => id !== GRANTS_POLICY_ID), errors);
+    return verdict(decision, diagnostics.reason, errors);
   }
 }
 
-/** Only the tags some policy reads: a policy can tell no difference, as a tag nothing names is never looked at. */
-const TAG_CALL = /\b(?:get|has)Tag\s*\(/g;
-const LITERAL_TAG_CALL = /\b(?:get|has)Tag\s*\(\s*"((?:[^"\\]|\\.)*)"\s*\)/g;
+interface DecisionInput {
+  readonly principalTags: Record<string, string>;
+  readonly resourceTags: Record<string, string>;
+  readonly context: CedarWasm.Context;
+}
 
-function tagsRead(texts: readonly string[]): ReadonlySet<string> | undefined {
-  const names = new Set<string>();
-  for (const text of texts) {
-    const literal = [...text.matchAll(LITERAL_TAG_CALL)];
-    if (literal.length !== [...text.matchAll(TAG_CALL)].length) return undefined; // a computed tag name: pass them all
-    for (const match of literal) {
-      // Cedar's escapes are JSON's but for \u{…}: a name this cannot read passes every tag.
-      try {
-        names.add(JSON.parse(`"${match[1]!}"`) as string);
-      } catch {
-        return undefined;
-      }
-    }
-  }
-  return names;
+/** Frozen: one verdict may answer many requests and sit in many audit events. */
+function verdict(decision: 'allow' | 'deny', policies: readonly string[], errors: readonly string[]): PolicyVerdict {
+  return Object.freeze({ decision, policies: Object.freeze([...policies]), errors: Object.freeze([...errors]) });
 }
 
 function cedarContext(context: PolicyQuery['context']): CedarWasm.Context {

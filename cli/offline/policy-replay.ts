@@ -62,7 +62,7 @@ export function replayAudit(path: string, config: BrokerConfig, candidate: Cedar
       const before = recordedDecision(event.policy!, key);
       const current = keys.get(key);
       const { durationSeconds, ...resource } = recorded;
-      const verdict = candidate.decide({
+      const verdict = candidate.evaluate({
         principal: input.principal,
         resource: current ? { ...resource, tags: current.tags ?? {}, provider: current.provider } : resource,
         context: { ...input.context, durationSeconds },

@@ -235,14 +235,17 @@ describe('reloading policies with the config (SIGHUP)', () => {
     try {
       const version = async () => ((await (await fetch(`${sandbox.broker.url}/readyz`)).json()) as { policy: { active: string } }).policy.active;
       const first = await version();
-      expect((await mintAt(sandbox.broker.url, await prToken(sandbox), ['ARTIFACTS'])).status).toBe(403);
+      // One token throughout: its decision is memoised, and a reload must not answer from the old set's cache.
+      const pr = await prToken(sandbox);
+      expect((await mintAt(sandbox.broker.url, pr, ['ARTIFACTS'])).status).toBe(403);
+      expect((await mintAt(sandbox.broker.url, pr, ['ARTIFACTS'])).status).toBe(403);
 
       // A set without the rule: the pull request may mint again.
       writeFileSync(file, SHORT_FOR_FORKS);
       sandbox.broker.child.kill('SIGHUP');
       await waitFor(() => sandbox.broker.output().includes('config reloaded'));
       expect(await version()).not.toBe(first);
-      expect((await mintAt(sandbox.broker.url, await prToken(sandbox), ['ARTIFACTS'])).status).toBe(200);
+      expect((await mintAt(sandbox.broker.url, pr, ['ARTIFACTS'])).status).toBe(200);
       const second = await version();
 
       // A set that references an unknown attribute: refused with file:line:col; the running set stays.
@@ -252,7 +255,7 @@ describe('reloading policies with the config (SIGHUP)', () => {
       expect(sandbox.broker.output()).toContain(`${file}:7:45: attribute`);
       expect(sandbox.broker.output()).toMatch(/attribute `team` on entity type `Voidkey::Caller` not found/);
       expect(await version()).toBe(second);
-      expect((await mintAt(sandbox.broker.url, await prToken(sandbox), ['ARTIFACTS'])).status).toBe(200);
+      expect((await mintAt(sandbox.broker.url, pr, ['ARTIFACTS'])).status).toBe(200);
     } finally {
       await sandbox.close();
     }
