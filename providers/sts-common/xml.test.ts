@@ -92,6 +92,10 @@ describe('parseXmlDocument', () => {
     expect(document.R.__proto__).toEqual({ polluted: 'yes' });
     expect(document.R.constructor).toBe('c');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const repeated = parseXmlDocument('<R><__proto__>a</__proto__><__proto__>b</__proto__><x>1</x></R>') as { R: Record<string, unknown> };
+    expect(Object.getOwnPropertyDescriptor(repeated.R, '__proto__')?.value).toEqual(['a', 'b']);
+    expect(Object.getPrototypeOf(repeated.R)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>)[0]).toBeUndefined();
   });
 
   // Each refused document beside a well-formed twin that parses (positive control).

@@ -27,18 +27,18 @@ interface Open {
  * second root, an undefined entity, text outside the root) throws, as does nesting deeper
  * than MAX_XML_DEPTH. The five predefined entities and character references are decoded;
  * saxes never expands DTD entities (and callers refuse a DOCTYPE before parsing). Objects
- * have no prototype, so an element named `__proto__` is just a name. About a quarter of
+ * are plain, and an element named `__proto__` is just a name (an own property). About a quarter of
  * fast-xml-parser's CPU per answer (docs/performance.md).
  */
 export function parseXmlDocument(text: string): XmlObject {
-  const root: Open = { name: '', children: Object.create(null) as XmlObject, hasChildren: false, text: '' };
+  const root: Open = { name: '', children: {}, hasChildren: false, text: '' };
   const stack: Open[] = [root];
   let top = root;
   const parser = new SaxesParser({ position: false });
   parser.on('opentag', (tag) => {
     if (stack.length > MAX_XML_DEPTH) throw new Error(`XML nested deeper than ${MAX_XML_DEPTH} elements`);
     top.hasChildren = true;
-    top = { name: tag.name, children: Object.create(null) as XmlObject, hasChildren: false, text: '' };
+    top = { name: tag.name, children: {}, hasChildren: false, text: '' };
     stack.push(top);
   });
   parser.on('text', (chunk) => {
@@ -53,7 +53,7 @@ export function parseXmlDocument(text: string): XmlObject {
     const text = element.text.trim();
     let value: XmlValue;
     if (element.hasChildren) {
-      if (text !== '') element.children['#text'] = text;
+      if (text !== '') define(element.children, '#text', text);
       value = element.children;
     } else {
       value = text;
@@ -61,13 +61,23 @@ export function parseXmlDocument(text: string): XmlObject {
     const siblings = top.children;
     // An element's own value is a string or an object, so an array here is a repeated name.
     const existing = Object.hasOwn(siblings, element.name) ? siblings[element.name] : undefined;
-    if (existing === undefined) siblings[element.name] = value;
+    if (existing === undefined) define(siblings, element.name, value);
     else if (Array.isArray(existing)) existing.push(value);
-    else siblings[element.name] = [existing, value];
+    else define(siblings, element.name, [existing, value]);
   });
   parser.on('error', (err) => {
     throw err;
   });
   parser.write(text).close();
   return root.children;
+}
+
+/**
+ * Plain objects (fast properties; `Object.create(null)` would put each in V8's slow
+ * dictionary mode), so a name is only special when it is `__proto__`: that one is defined as
+ * an own property rather than assigned, which would set the prototype.
+ */
+function define(object: XmlObject, name: string, value: XmlValue): void {
+  if (name === '__proto__') Object.defineProperty(object, name, { value, enumerable: true, writable: true, configurable: true });
+  else object[name] = value;
 }
