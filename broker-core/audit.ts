@@ -45,4 +45,10 @@ export interface AuditedCredential {
   readonly brokerTokenJti?: string;
 }
 
-export type AuditSink = (event: AuditEvent) => void;
+/**
+ * Takes one request's audit event. A sink that returns a promise holds the request's answer
+ * until it settles (the server's group commit: the records of one event-loop turn are
+ * written together, and no answer leaves before its record); a rejection (the trail cannot
+ * be written and fails closed) becomes the request's error.
+ */
+export type AuditSink = (event: AuditEvent) => void | Promise<void>;

@@ -234,12 +234,12 @@ export class Broker {
         if (denied.length > 0) throw PolicyGuard.denial(denied, audit);
       }
       const response = await this.mintAll(plans, verified, request, trail);
-      this.finish(trail, started, 'allowed');
+      await this.finish(trail, started, 'allowed');
       return response;
     } catch (err) {
       const error = asBrokerError(err);
       // A failed-closed audit write already decided the answer: credentials stay undelivered.
-      if (error.code !== 'ERR_AUDIT_UNAVAILABLE') this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
+      if (error.code !== 'ERR_AUDIT_UNAVAILABLE') await this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
       throw error;
     }
   }
@@ -275,11 +275,11 @@ export class Broker {
           duration: boundsFor(provider, granted.key),
         };
       });
-      this.finish(trail, started, 'allowed');
+      await this.finish(trail, started, 'allowed');
       return { idp: verified.idp.name, subject: verified.subject, identities: match.identities.map((i) => i.name), keys };
     } catch (err) {
       const error = asBrokerError(err);
-      this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
+      await this.finish(trail, started, DENIALS.has(error.code) ? 'denied' : 'failed', error);
       throw error;
     }
   }
@@ -499,9 +499,11 @@ export class Broker {
     };
   }
 
-  private finish(trail: Trail, started: number, outcome: AuditEvent['outcome'], error?: BrokerError): void {
+  /** Audits the request (the answer waits for a sink that returns a promise) and counts it. */
+  private async finish(trail: Trail, started: number, outcome: AuditEvent['outcome'], error?: BrokerError): Promise<void> {
     const durationMs = this.deps.clock() - started;
-    this.deps.audit(trail.event(new Date(this.deps.clock()).toISOString(), outcome, durationMs, error));
+    const pending = this.deps.audit(trail.event(new Date(this.deps.clock()).toISOString(), outcome, durationMs, error));
+    if (pending !== undefined) await pending;
     this.deps.observer?.requestCompleted?.(trail.action, outcome, error?.reason ?? 'ok', durationMs / 1000);
   }
 }

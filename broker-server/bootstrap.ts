@@ -63,7 +63,7 @@ export function packageVersion(): string {
 }
 
 /** Builds everything the server needs from a config source. Throws ConfigError on an invalid config. */
-export function createRuntime(source: ConfigSource, options: { env?: NodeJS.ProcessEnv; logger?: Logger; providers?: ProviderRegistry } = {}): Runtime {
+export function createRuntime(source: ConfigSource, options: { env?: NodeJS.ProcessEnv; logger?: Logger; providers?: ProviderRegistry; auditGroupCommit?: boolean } = {}): Runtime {
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger({ level: env.LOG_LEVEL });
   const providers = options.providers ?? builtInProviders();
@@ -87,6 +87,7 @@ export function createRuntime(source: ConfigSource, options: { env?: NodeJS.Proc
     signingKeyPem: auditConfig.signingKeyFile ? readFileSync(auditConfig.signingKeyFile, 'utf8') : undefined,
     logger,
     onWriteFailure: (sink) => metrics.auditWriteFailed(sink),
+    groupCommit: options.auditGroupCommit ?? false,
   });
   // Signing keys are read with the config (start and SIGHUP reload): rotation is a config change.
   const makeBroker = ({ config, policies }: LoadedConfig) =>

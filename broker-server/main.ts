@@ -55,7 +55,9 @@ async function main(): Promise<number> {
 
   let runtime: Runtime;
   try {
-    runtime = createRuntime(fileSource(configPath), { logger: createLogger({ level: logLevel }) });
+    // The server writes the audit records of one event-loop turn together (group commit);
+    // its logger holds log lines for the same write.
+    runtime = createRuntime(fileSource(configPath), { logger: createLogger({ level: logLevel }), auditGroupCommit: true });
   } catch (err) {
     if (err instanceof ConfigDirError || err instanceof SigningKeyError) return fail(`cannot start: ${err.message}`);
     if (err instanceof ConfigError) return fail(`${configPath} is not a valid config:\n${err.issues.map((issue) => `  ${formatIssue(issue)}`).join('\n')}`);

@@ -50,7 +50,7 @@ describe('Broker request semantics', () => {
         { name: 'matching', subjectPattern: 'repo:acme/*:ref:refs/heads/*', idp: 'gh', claims: { '/ctx/groups': ['ci'] }, claimPatterns: { environment: 'prod-*' }, keys: { A: { ...key, sessionName: 'ci-${claims.actor}' } } },
       ],
     };
-    broker = new Broker(config, { providers: createProviderRegistry([recording]), http, clock: Date.now, audit: (event) => events.push(event) });
+    broker = new Broker(config, { providers: createProviderRegistry([recording]), http, clock: Date.now, audit: (event) => void events.push(event) });
   });
   afterAll(async () => {
     http.close();

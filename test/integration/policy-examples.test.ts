@@ -77,7 +77,7 @@ describe('docs/policy.md worked policies', () => {
       policy: { active: 'policies/' },
     };
     const active = new CedarPolicySet('active', policies.map((text, index) => ({ file: `docs/policy.md#${index + 1}`, text })));
-    broker = new Broker(config, { providers: createProviderRegistry([recording]), http, clock: () => now, audit: (event) => events.push(event), policies: { active } });
+    broker = new Broker(config, { providers: createProviderRegistry([recording]), http, clock: () => now, audit: (event) => void events.push(event), policies: { active } });
   });
   afterAll(async () => {
     http.close();
