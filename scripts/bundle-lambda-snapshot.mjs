@@ -1,4 +1,4 @@
-/* global process, console */
+/* global process, console, performance */
 // Builds the broker as an AWS Lambda custom runtime (provided.al2023) that starts from a
 // V8 startup snapshot:
 //   node scripts/bundle-lambda-snapshot.mjs [--out DIR] [--config FILE] [--copy-node] [--cold-start N [--managed DIR]]

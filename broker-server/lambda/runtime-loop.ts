@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import type { ApiGatewayEvent } from './event-to-request';
-import { RuntimeApiClient, type Invocation } from './runtime-api';
+import type { Invocation, RuntimeApiClient } from './runtime-api';
 import type { LambdaHandler } from '../lambda';
 import type { Logger } from '../logger';
 
