@@ -151,9 +151,9 @@ function cpuMs(pid) {
 }
 
 /** One cold process: spawn → the emulator has its answer to one /health event. */
-async function coldStart(command, commandArgs) {
+async function coldStart(command, commandArgs, extraEnv = {}) {
   const emulator = await startLambdaRuntimeEmulator();
-  const env = { PATH: process.env.PATH ?? '', AWS_LAMBDA_RUNTIME_API: emulator.address, VOIDKEY_CONFIG_YAML: SMOKE_CONFIG, LOG_LEVEL: 'warn', AWS_REGION: 'us-east-1' };
+  const env = { PATH: process.env.PATH ?? '', AWS_LAMBDA_RUNTIME_API: emulator.address, VOIDKEY_CONFIG_YAML: SMOKE_CONFIG, LOG_LEVEL: 'warn', AWS_REGION: 'us-east-1', ...extraEnv };
   const started = performance.now();
   const child = spawn(command, commandArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -175,7 +175,8 @@ async function coldStart(command, commandArgs) {
   }
 }
 
-const snapshotRun = () => coldStart(join(outdir, 'bootstrap'), []);
+// As Lambda runs it: LAMBDA_TASK_ROOT set (bootstrap then needs no subshell to find its folder).
+const snapshotRun = () => coldStart(join(outdir, 'bootstrap'), [], { LAMBDA_TASK_ROOT: outdir });
 const smoke = await snapshotRun().catch((err) => {
   console.error(`bundle-lambda-snapshot: smoke test failed: ${err.message}`);
   process.exit(1);
