@@ -166,6 +166,21 @@ describe('the Lambda custom runtime loop against the Runtime API emulator', () =
     expect(log.text()).toMatch(/"status":400.*the Runtime API refused the answer/);
   });
 
+  it('an invocation id that is not a plain token is a protocol error: nothing is posted to a path built from it, the loop rejects', async () => {
+    // Positive control: a plain id is answered at its own path.
+    const control = runRuntimeLoop({ handler: handlerOf(async () => OK), api, logger: logSink().logger, env: {}, invocations: 1 });
+    expect(await emulator.invoke({ event: {}, requestId: 'abc-123.def_4' })).toMatchObject({ kind: 'response', requestId: 'abc-123.def_4' });
+    await control;
+    const before = emulator.received.length;
+    const handler = handlerOf(async () => OK);
+    const loop = runRuntimeLoop({ handler, api, logger: logSink().logger, env: {} });
+    const outcome = emulator.invoke({ event: {}, requestId: '../../init/error', timeoutMs: 200 });
+    await expect(loop).rejects.toThrow(/no usable Lambda-Runtime-Aws-Request-Id/);
+    expect((await outcome).kind).toBe('timeout');
+    expect(handler.events).toEqual([]);
+    expect(emulator.received.slice(before).map((request) => `${request.method} ${request.path}`)).toEqual(['GET /2018-06-01/runtime/invocation/next']);
+  });
+
   it('refuses an AWS_LAMBDA_RUNTIME_API that is not host:port, and rejects when the API is gone', async () => {
     // Positive control: the emulator's address is accepted and answers.
     const control = runRuntimeLoop({ handler: handlerOf(async () => OK), api, logger: logSink().logger, env: {}, invocations: 1 });
