@@ -1,6 +1,6 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -210,6 +210,49 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatch(/VOIDKEY_CONFIG_YAML:\d+:\d+: /);
     expect(broken.output()).not.toContain(clientSecret);
+  });
+
+  it('evaluates no file at start: /health loads no module file and no TLS; the first AWS mint loads vendor/aws.cjs only', async () => {
+    /** A preload (NODE_OPTIONS reaches the node that bootstrap execs) that reports, on SIGTERM, the files node loaded as modules and the built-ins loaded after it. */
+    const probeDir = mkdtempSync(join(tmpdir(), 'voidkey-lambda-snapshot-probe-'));
+    const probe = (name: string) => {
+      const out = join(probeDir, `${name}.json`);
+      const script = join(probeDir, `${name}.cjs`);
+      writeFileSync(
+        script,
+        `const before = new Set(process.moduleLoadList);
+process.on('SIGTERM', () => {
+  require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({
+    files: Object.keys(require.cache).filter((file) => file !== __filename),
+    builtins: process.moduleLoadList.filter((name) => !before.has(name) && name.startsWith('NativeModule ')).map((name) => name.slice('NativeModule '.length)),
+  }));
+  process.exit(0);
+});
+`,
+      );
+      return { env: { NODE_OPTIONS: `--require ${script}` }, report: () => JSON.parse(readFileSync(out, 'utf8')) as { files: string[]; builtins: string[] } };
+    };
+    try {
+      const token = await github.githubToken({ repository_id: '123456789' });
+      const mintEvent = (key: string) => httpApiEvent({ method: 'POST', path: '/credentials/mint', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ keys: [key] }) });
+      const idle = probe('idle');
+      const started = await startRuntime({ ...configEnv(), ...idle.env });
+      expect(answerOf(await started.emulator.invoke({ event: httpApiEvent({ method: 'GET', path: '/health' }) })).statusCode).toBe(200);
+      await started.stop();
+      const atStart = idle.report();
+      expect(atStart.files).toEqual([]);
+      // node:http loads at run time (it cannot be in a snapshot); https and tls wait for an https upstream.
+      expect(atStart.builtins).toContain('http');
+      expect(atStart.builtins.filter((name) => ['tls', 'https', 'http2'].includes(name))).toEqual([]);
+
+      const minting = probe('minting');
+      const mint = await startRuntime({ ...configEnv(), ...minting.env });
+      expect(answerOf(await mint.emulator.invoke({ event: mintEvent('AWS_DEPLOY') })).statusCode).toBe(200);
+      await mint.stop();
+      expect(minting.report().files).toEqual([join(dir, 'vendor/aws.cjs')]);
+    } finally {
+      rmSync(probeDir, { recursive: true, force: true });
+    }
   });
 
   it('outside Lambda (no AWS_LAMBDA_RUNTIME_API) it says so and exits 1', async () => {
