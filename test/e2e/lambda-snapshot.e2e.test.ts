@@ -117,7 +117,7 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
   });
 
   it('one process answers /health, a real mint, a v1 mint and an ambient mint in turn: request ids and trace ids per invocation', async () => {
-    const runtime = await startRuntime(configEnv());
+    const runtime = await startRuntime({ ...configEnv(), AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512' });
     const token = await github.githubToken({ repository_id: '123456789' });
     const health = answerOf(await runtime.emulator.invoke({ event: httpApiEvent({ method: 'GET', path: '/health' }), requestId: 'lambda-request-0001' }));
     expect(health).toMatchObject({ statusCode: 200, headers: { 'x-request-id': 'lambda-request-0001' } });
@@ -153,6 +153,14 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
       expect({ action: request.action, signed: request.signed, trace: request.headers['x-amzn-trace-id'] }).toEqual({ action: 'AssumeRole', signed: true, trace: traceId });
     }
 
+    // bootstrap exec'd the shipped node on the blob, its old generation sized to the function's memory (85 %).
+    expect(readFileSync(`/proc/${runtime.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean)).toEqual([
+      join(dir, 'node'),
+      '--max-old-space-size=435',
+      '--snapshot-blob',
+      join(dir, 'main.blob'),
+      join(dir, 'main.cjs'),
+    ]);
     // One process took every invocation and answered each once.
     expect(runtime.child.exitCode).toBeNull();
     expect(runtime.emulator.received.filter((request) => request.method === 'POST').map((request) => request.path.replace(/invocation\/[^/]+\//, 'invocation/ID/'))).toEqual(
