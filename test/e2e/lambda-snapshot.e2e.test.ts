@@ -24,6 +24,7 @@ interface Runtime {
   readonly child: ChildProcess;
   output(): string;
   logLines(): Array<Record<string, unknown>>;
+  /** Stops the process; its output is complete once this resolves (read logs after it). */
   stop(): Promise<void>;
 }
 
@@ -59,7 +60,8 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    // 'close': the process exited and its output pipes are drained, so every line it wrote is in `output`.
+    const exited = new Promise<void>((done) => child.once('close', () => done()));
     const runtime: Runtime = {
       emulator,
       child,
@@ -166,6 +168,7 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
     expect(runtime.emulator.received.filter((request) => request.method === 'POST').map((request) => request.path.replace(/invocation\/[^/]+\//, 'invocation/ID/'))).toEqual(
       Array.from({ length: 5 }, () => '/2018-06-01/runtime/invocation/ID/response'),
     );
+    await runtime.stop();
     const lines = runtime.logLines();
     expect(lines.filter((line) => line.msg === 'request').map((line) => line.requestId)).toEqual(expect.arrayContaining(['lambda-request-0001', 'lambda-request-0002']));
     expect(lines.filter((line) => line.msg === 'voidkey broker ready (lambda)')).toHaveLength(1);
@@ -191,9 +194,10 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
     const thrown = await runtime.emulator.invoke({ event: { ...httpApiEvent({ method: 'POST', path: '/credentials/mint' }), body: { oidcToken: canary } } });
     expect(thrown).toMatchObject({ kind: 'error', errorType: 'TypeError' });
     expect(JSON.parse((thrown as { body: string }).body)).toEqual({ errorType: 'TypeError', errorMessage: 'the handler failed (TypeError); the function log has the request id', stackTrace: [] });
-    expect(runtime.logLines().find((line) => line.msg === 'lambda runtime: the handler failed')).toMatchObject({ requestId: thrown.requestId, errName: 'TypeError', errCode: 'ERR_INVALID_ARG_TYPE' });
 
     expect(answerOf(await runtime.emulator.invoke({ event: httpApiEvent({ method: 'GET', path: '/health' }) })).statusCode).toBe(200);
+    await runtime.stop();
+    expect(runtime.logLines().find((line) => line.msg === 'lambda runtime: the handler failed')).toMatchObject({ requestId: thrown.requestId, errName: 'TypeError', errCode: 'ERR_INVALID_ARG_TYPE' });
     expect(runtime.output()).not.toContain(canary);
     expect(runtime.emulator.received.filter((request) => request.method === 'POST').map((request) => request.body).join('\n')).not.toContain(canary);
   });
@@ -213,6 +217,7 @@ describe('the Lambda custom runtime started from its snapshot (dist/lambda-snaps
       [503, 'config_invalid'],
     ]);
     expect(broken.emulator.initErrors).toEqual([]);
+    await broken.stop();
     expect(broken.output()).toContain('unknown LOG_LEVEL: logging at info');
     const logged = broken.output().split('\n').filter((line) => line.includes('config invalid'));
     expect(logged).toHaveLength(1);
