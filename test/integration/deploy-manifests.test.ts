@@ -196,6 +196,20 @@ describe('deploy/', () => {
       expect(template!.Resources[fn.LoggingConfig.LogGroup.Ref].Properties.RetentionInDays).toEqual({ Ref: 'LogRetentionDays' });
     });
 
+    it('the custom-runtime variant (template-snapshot.yaml) runs what scripts/bundle-lambda-snapshot.mjs writes, on an architecture chosen to match the build machine, and is otherwise the same function', () => {
+      const snapshotPath = join(deployDir, 'sam/template-snapshot.yaml');
+      const [variant] = parse(snapshotPath);
+      const snapshotFn = variant!.Resources.BrokerFunction.Properties;
+      expect(snapshotFn).toMatchObject({ Runtime: 'provided.al2023', Handler: 'bootstrap', Architectures: [{ Ref: 'Architecture' }] });
+      expect(variant!.Parameters.Architecture).toMatchObject({ AllowedValues: ['x86_64', 'arm64'] });
+      expect(resolve(dirname(snapshotPath), snapshotFn.CodeUri)).toBe(join(root, 'dist/lambda-snapshot'));
+      expect(readFileSync(join(root, 'scripts/bundle-lambda-snapshot.mjs'), 'utf8')).toContain("join(root, 'dist/lambda-snapshot')");
+      const runtimeFields = new Set(['Runtime', 'Handler', 'Architectures', 'CodeUri', 'Description']);
+      const rest = (props: Doc) => Object.fromEntries(Object.entries(props).filter(([name]) => !runtimeFields.has(name)));
+      expect(rest(snapshotFn)).toEqual(rest(fn));
+      expect(Object.keys(variant!.Resources).sort()).toEqual(Object.keys(template!.Resources).sort());
+    });
+
     it('every HttpApi route reaches a server route', async () => {
       const text = readFileSync(join(deployDir, 'sam/config.yaml'), 'utf8');
       const fastify = (await serverFor(text, {})).getHttpAdapter().getInstance();
