@@ -39,9 +39,20 @@ export function canonicalJson(value: unknown): string {
     const item = record[key];
     if (item === undefined) continue;
     if (out.length > 1) out += ',';
-    out += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+    out += `${quotedKey(key)}:${canonicalJson(item)}`;
   }
   return `${out}}`;
+}
+
+/** Member names repeat from event to event: each is quoted once (a bounded memo, as claim names come from tokens). */
+const quotedKeys = new Map<string, string>();
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < 4096 && key.length <= 64) quotedKeys.set(key, quoted);
+  }
+  return quoted;
 }
 
 export function recordHash(seq: number, prevHash: string, event: unknown): string {

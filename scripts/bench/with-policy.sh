@@ -25,4 +25,4 @@ VOIDKEY_CONFIG=$out
 export VOIDKEY_CONFIG
 node=$root/node_modules/.bin/node
 [ -x "$node" ] || node=node
-exec "$node" --max-semi-space-size=16 --max-old-space-size=160 "$root/dist/server/main.mjs"
+exec "$node" --max-semi-space-size=16 --max-old-space-size=160 --snapshot-blob "$root/dist/server/main.blob" "$root/dist/server/main.cjs"
