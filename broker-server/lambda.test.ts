@@ -261,6 +261,18 @@ describe('Lambda handler (API Gateway REST and HTTP API events) against the loca
     expect([result.statusCode, json(result).error]).toEqual([400, 'request_invalid']);
   });
 
+  it('answers an event whose body is not text with 400 and logs neither the body nor a secret in it (positive control: the same event with the body as text)', async () => {
+    const canary = 'canary-body-secret-7f3a';
+    const asText = await shared(httpApiEvent({ method: 'POST', path: '/credentials/mint', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ keys: ['AWS_DEPLOY'], oidcToken: canary }) }), context());
+    expect(json(asText).error).not.toBe('request_invalid'); // reaches the broker: refused for its token, not its shape
+    const before = logs.length;
+    for (const body of [{ keys: ['AWS_DEPLOY'], oidcToken: canary }, [canary], 42, true]) {
+      const result = await shared({ ...httpApiEvent({ method: 'POST', path: '/credentials/mint', headers: { 'content-type': 'application/json' } }), body } as never, context());
+      expect([result.statusCode, json(result).error, json(result).message]).toEqual([400, 'request_invalid', "the event's body is not a string (API Gateway sends text, base64 when binary)"]);
+    }
+    expect(logs.slice(before).join('')).not.toContain(canary);
+  });
+
   it('serves /metrics as text through the gateway', async () => {
     const result = await shared(httpApiEvent({ method: 'GET', path: '/metrics' }), context());
     expect(result.statusCode).toBe(200);

@@ -55,6 +55,13 @@ export function createLambdaHandler(options: LambdaHandlerOptions = {}): LambdaH
       state.runtime.logger.warn({ requestId, eventKeys: Object.keys(event ?? {}).slice(0, 20) }, 'not an API Gateway proxy event');
       return jsonAnswer(400, { error: 'request_invalid', code: 'ERR_REQUEST_INVALID', message: 'the function expects API Gateway proxy events', requestId }, requestId);
     }
+    // API Gateway sends the body as text (base64 when binary); an object here can only come
+    // from a direct invoke, and is refused rather than guessed at.
+    const body: unknown = (event as { body?: unknown }).body;
+    if (body !== undefined && body !== null && typeof body !== 'string') {
+      state.runtime.logger.warn({ requestId, bodyType: Array.isArray(body) ? 'array' : typeof body }, 'API Gateway event body is not a string');
+      return jsonAnswer(400, { error: 'request_invalid', code: 'ERR_REQUEST_INVALID', message: "the event's body is not a string (API Gateway sends text, base64 when binary)", requestId }, requestId);
+    }
     const request = eventToRequest(event, { basePath: options.basePath ?? (options.env ?? process.env).VOIDKEY_BASE_PATH, requestId });
     const response = await state.app.getHttpAdapter().getInstance().inject(request);
     return isHttpApiEvent(event) ? toHttpApiResult(response) : toRestApiResult(response);
